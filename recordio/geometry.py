@@ -1,0 +1,317 @@
+"""Geometry conventions: the only place angles, rotations, crops and affines are defined.
+
+Pixels: continuous coordinates, (0, 0) is the top-left corner of the top-left
+pixel; the centre of pixel (i, j) is (j + 0.5, i + 0.5).
+
+Camera frame: x right, y down, z forward (OpenCV).  A gaze or facing
+direction pointing at the camera is (0, 0, -1).
+
+Head pose (pitch, yaw, roll), degrees: the head rotation (head frame of
+``face3d`` -> camera) is ``R = R_y(yaw) R_x(pitch) R_z(roll)``.  Positive yaw
+turns the face towards the image's left, positive pitch turns it down,
+positive roll turns it clockwise in the image.  A horizontal flip negates yaw
+and roll.  Head (lo, la) of MC4 are (yaw, pitch) in this convention.
+
+Gaze angles:
+- MC4 (lo, la), degrees: ``g = R_y(lo) R_x(la) (0, 0, -1)``, so
+  ``lo = atan2(-g_x, -g_z)`` and ``la = asin(g_y)``.
+- MPIIFaceGaze (pitch, yaw), radians: ``g = (-cos p sin y, -sin p, -cos p cos y)``.
+The MC4 composition of head and eye-in-head angles is ``mc4_compose``.
+"""
+import numpy as np
+
+# --------------------------------------------------------------------------
+# rotations
+
+
+def rot_x(a):
+    """Rotation about x by ``a`` radians (array-valued a gives (..., 3, 3))."""
+    a = np.asarray(a, dtype=np.float64)
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    return np.stack([np.stack([o, z, z], -1), np.stack([z, c, -s], -1), np.stack([z, s, c], -1)], -2)
+
+
+def rot_y(a):
+    a = np.asarray(a, dtype=np.float64)
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    return np.stack([np.stack([c, z, s], -1), np.stack([z, o, z], -1), np.stack([-s, z, c], -1)], -2)
+
+
+def rot_z(a):
+    a = np.asarray(a, dtype=np.float64)
+    c, s = np.cos(a), np.sin(a)
+    o, z = np.ones_like(a), np.zeros_like(a)
+    return np.stack([np.stack([c, -s, z], -1), np.stack([s, c, z], -1), np.stack([z, z, o], -1)], -2)
+
+
+def euler_to_matrix(pitch, yaw, roll):
+    """Head rotation ``R_y(yaw) R_x(pitch) R_z(roll)`` from degrees, (..., 3, 3)."""
+    p, y, r = (np.radians(v) for v in (pitch, yaw, roll))
+    return rot_y(y) @ rot_x(p) @ rot_z(r)
+
+
+def matrix_to_euler(R):
+    """Inverse of ``euler_to_matrix``: (pitch, yaw, roll) in degrees, each (...,)."""
+    R = np.asarray(R, dtype=np.float64)
+    pitch = np.degrees(np.arcsin(np.clip(-R[..., 1, 2], -1.0, 1.0)))
+    yaw = np.degrees(np.arctan2(R[..., 0, 2], R[..., 2, 2]))
+    roll = np.degrees(np.arctan2(R[..., 1, 0], R[..., 1, 1]))
+    return pitch, yaw, roll
+
+
+def flip_euler(euler):
+    """Euler angles (..., 3) (pitch, yaw, roll) after a horizontal flip."""
+    e = np.array(euler, dtype=np.float64)
+    e[..., 1:] *= -1
+    return e
+
+
+# --------------------------------------------------------------------------
+# camera and head pose
+
+
+def camera_matrix(width, height):
+    """The stated camera model: focal length max(W, H) px, principal point at the centre."""
+    f = float(max(width, height))
+    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+
+
+def project(points_cam, K):
+    """Pinhole projection of (..., 3) camera points to (..., 2) continuous pixels."""
+    p = np.asarray(points_cam, dtype=np.float64)
+    uv = p[..., :2] / p[..., 2:3]
+    return uv * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]
+
+
+def _pnp_model(schema_name):
+    from . import face3d, schema as sch
+    rigid = list(face3d.RIGID_POINTS)
+    if schema_name == "wflw98":
+        return face3d.MEAN_FACE_98[rigid], rigid
+    if schema_name == "course21":
+        idx = [6, 7, 8, 9, 10, 11, 12, 18]  # eye corners and nose: no expression moves them
+    elif schema_name == "ibug68":
+        idx = list(range(0, 5)) + list(range(12, 17)) + list(range(27, 36)) + [36, 39, 42, 45]
+    else:
+        raise ValueError("no head-pose model for schema %r" % schema_name)
+    return sch.convert_points(face3d.MEAN_FACE_98, schema_name)[idx], idx
+
+
+def head_pose_from_landmarks(points, image_size, schema="wflw98"):
+    """Fit the mean 3D face to 2D landmarks with solvePnP.
+
+    Parameters
+    ----------
+    points : (K, 2) array, continuous pixels of the image the points are in.
+    image_size : (width, height) of that image (defines ``camera_matrix``).
+    schema : landmark schema name.
+
+    Returns
+    -------
+    R : (3, 3) head rotation, t : (3,) translation in mm (camera frame).
+    """
+    import cv2
+    model, idx = _pnp_model(schema)
+    img = np.ascontiguousarray(np.asarray(points, dtype=np.float64)[idx])
+    K = camera_matrix(*image_size)
+    ok, rvec, tvec = cv2.solvePnP(model, img, K, None, flags=cv2.SOLVEPNP_EPNP)
+    if not ok:
+        rvec, tvec = np.zeros((3, 1)), np.array([[0.0], [0.0], [500.0]])
+    ok, rvec, tvec = cv2.solvePnP(model, img, K, None, rvec, tvec, useExtrinsicGuess=True,
+                                  flags=cv2.SOLVEPNP_ITERATIVE)
+    R, _ = cv2.Rodrigues(rvec)
+    if np.linalg.det(R) < 0 or tvec[2, 0] <= 0:
+        raise ValueError("solvePnP found no head pose in front of the camera")
+    return R, tvec.ravel()
+
+
+def euler_from_landmarks(points, image_size, schema="wflw98"):
+    """Head (pitch, yaw, roll) in degrees from landmarks, see ``head_pose_from_landmarks``."""
+    R, _ = head_pose_from_landmarks(points, image_size, schema)
+    return np.array(matrix_to_euler(R))
+
+
+# --------------------------------------------------------------------------
+# gaze conventions
+
+FORWARD = np.array([0.0, 0.0, -1.0])
+
+
+def mc4_to_vector(lo, la):
+    """MC4 (lo, la) in degrees to unit vectors (..., 3) in the camera frame."""
+    lo, la = np.radians(lo), np.radians(la)
+    return np.stack([-np.sin(lo) * np.cos(la), np.sin(la), -np.cos(lo) * np.cos(la)], -1)
+
+
+def vector_to_mc4(g):
+    """Unit vectors (..., 3) to MC4 (lo, la) in degrees, shape (..., 2)."""
+    g = _unit(g)
+    lo = np.degrees(np.arctan2(-g[..., 0], -g[..., 2]))
+    la = np.degrees(np.arcsin(np.clip(g[..., 1], -1.0, 1.0)))
+    return np.stack([lo, la], -1)
+
+
+def mc4_compose(head, eye):
+    """Gaze from head and eye-in-head angles (MC4 composition), degrees.
+
+    ``g = R_y(head_lo) R_x(head_la) R_y(eye_lo) R_x(eye_la) (0, 0, -1)``.
+
+    Parameters
+    ----------
+    head, eye : (..., 2) arrays of (lo, la) in degrees.
+
+    Returns
+    -------
+    (..., 2) gaze (lo, la) in degrees.
+    """
+    return vector_to_mc4(mc4_compose_vector(head, eye))
+
+
+def mc4_compose_vector(head, eye):
+    """As ``mc4_compose`` but returns the gaze unit vector (..., 3)."""
+    head = np.radians(np.asarray(head, dtype=np.float64))
+    eye = np.radians(np.asarray(eye, dtype=np.float64))
+    R = rot_y(head[..., 0]) @ rot_x(head[..., 1]) @ rot_y(eye[..., 0]) @ rot_x(eye[..., 1])
+    return R @ FORWARD
+
+
+def pitchyaw_to_vector(pitch, yaw):
+    """MPIIFaceGaze (pitch, yaw) in radians to unit vectors (..., 3)."""
+    return np.stack([-np.cos(pitch) * np.sin(yaw), -np.sin(pitch), -np.cos(pitch) * np.cos(yaw)], -1)
+
+
+def vector_to_pitchyaw(g):
+    """Unit vectors (..., 3) to MPIIFaceGaze (pitch, yaw) in radians, (..., 2)."""
+    g = _unit(g)
+    pitch = np.arcsin(np.clip(-g[..., 1], -1.0, 1.0))
+    yaw = np.arctan2(-g[..., 0], -g[..., 2])
+    return np.stack([pitch, yaw], -1)
+
+
+def flip_vector(g):
+    """A direction (..., 3) after a horizontal image flip (x negated)."""
+    g = np.array(g, dtype=np.float64)
+    g[..., 0] *= -1
+    return g
+
+
+def angular_error_deg(a, b):
+    """Angle in degrees between direction vectors (..., 3)."""
+    dot = np.sum(_unit(a) * _unit(b), axis=-1)
+    return np.degrees(np.arccos(np.clip(dot, -1.0, 1.0)))
+
+
+def _unit(v):
+    v = np.asarray(v, dtype=np.float64)
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
+
+
+# --------------------------------------------------------------------------
+# points, boxes and affines
+
+
+def flip_points(points, width, flip_perm):
+    """Mirror (K, 2) points in an image of ``width`` px and permute them."""
+    p = np.array(points, dtype=np.float64)[..., list(flip_perm), :]
+    p[..., 0] = width - p[..., 0]
+    return p
+
+
+def box_size(box):
+    b = np.asarray(box, dtype=np.float64)
+    return b[..., 2] - b[..., 0], b[..., 3] - b[..., 1]
+
+
+def expand_box(box, ratio):
+    """Grow a box (x1, y1, x2, y2) by ``ratio`` of its width/height on each side."""
+    b = np.array(box, dtype=np.float64)
+    w, h = box_size(b)
+    return b + np.stack([-ratio * w, -ratio * h, ratio * w, ratio * h], -1)
+
+
+def clip_box(box, width, height):
+    b = np.array(box, dtype=np.float64)
+    b[..., [0, 2]] = np.clip(b[..., [0, 2]], 0, width)
+    b[..., [1, 3]] = np.clip(b[..., [1, 3]], 0, height)
+    return b
+
+
+def square_box(box, scale=1.0):
+    """The square box of side ``scale * max(w, h)`` with the same centre."""
+    b = np.asarray(box, dtype=np.float64)
+    c = 0.5 * (b[..., :2] + b[..., 2:])
+    half = 0.5 * scale * np.maximum(*box_size(b))
+    return np.concatenate([c - half[..., None], c + half[..., None]], -1)
+
+
+def points_box(points):
+    """Tight box (x1, y1, x2, y2) around (..., K, 2) points."""
+    p = np.asarray(points, dtype=np.float64)
+    return np.concatenate([p.min(-2), p.max(-2)], -1)
+
+
+def box_iou(a, b):
+    """IoU of boxes a (N, 4) and b (M, 4) -> (N, M)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), -1)
+    area_a = np.prod(a[:, 2:] - a[:, :2], -1)
+    area_b = np.prod(b[:, 2:] - b[:, :2], -1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+
+
+def box_to_crop_affine(box, out_w, out_h):
+    """2x3 affine mapping photo px to crop px so that ``box`` fills the crop."""
+    x1, y1, x2, y2 = [float(v) for v in box]
+    sx, sy = out_w / (x2 - x1), out_h / (y2 - y1)
+    return np.array([[sx, 0.0, -sx * x1], [0.0, sy, -sy * y1]])
+
+
+def to3x3(A):
+    A = np.asarray(A, dtype=np.float64).reshape(2, 3)
+    return np.vstack([A, [0.0, 0.0, 1.0]])
+
+
+def invert_affine(A):
+    return np.linalg.inv(to3x3(A))[:2]
+
+
+def compose_affine(A, B):
+    """The affine ``A o B`` (apply B first)."""
+    return (to3x3(A) @ to3x3(B))[:2]
+
+
+def apply_affine(A, points):
+    """Map (..., 2) points by the 2x3 affine ``A``."""
+    A = np.asarray(A, dtype=np.float64).reshape(2, 3)
+    p = np.asarray(points, dtype=np.float64)
+    return p @ A[:, :2].T + A[:, 2]
+
+
+def similarity_affine(centre, angle_deg, scale, shift=(0.0, 0.0)):
+    """Rotate by ``angle_deg`` (clockwise in the image) and scale about ``centre``, then shift."""
+    a = np.radians(angle_deg)
+    c, s = scale * np.cos(a), scale * np.sin(a)
+    cx, cy = centre
+    return np.array([[c, -s, cx - c * cx + s * cy + shift[0]], [s, c, cy - s * cx - c * cy + shift[1]]])
+
+
+def to_cv_affine(A):
+    """Convert a continuous-coordinate affine to OpenCV's pixel-centre convention."""
+    A = np.asarray(A, dtype=np.float64).reshape(2, 3)
+    M = A.copy()
+    M[:, 2] = A[:, :2] @ [0.5, 0.5] + A[:, 2] - 0.5
+    return M
+
+
+def warp(image, A, out_w, out_h, border_value=0, interpolation=None):
+    """Resample ``image`` so that output pixel q shows input point ``A^-1 q``."""
+    import cv2
+    if interpolation is None:
+        interpolation = cv2.INTER_LINEAR
+    return cv2.warpAffine(image, to_cv_affine(A), (int(out_w), int(out_h)), flags=interpolation,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=border_value)

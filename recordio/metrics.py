@@ -1,0 +1,84 @@
+"""Evaluation metrics: NME, FR, AUC, angular error, per-class accuracy (numpy only)."""
+import numpy as np
+
+from .geometry import angular_error_deg
+from .schema import WFLW_ATTRIBUTES, get_schema
+
+FAILURE_THRESHOLD = 0.1  # NME above which a face counts as a failure (FR@0.1, AUC@0.1)
+
+
+def nme(pred, gt, schema):
+    """Normalised mean error per face.
+
+    Parameters
+    ----------
+    pred, gt : (N, K, 2) points in the same pixel frame.
+    schema : LandmarkSchema or name; its ``norm_pair`` (outer eye corners of
+        the ground truth) normalises.
+
+    Returns
+    -------
+    (N,) mean point-to-point distance / inter-ocular distance.
+    """
+    schema = get_schema(schema) if isinstance(schema, str) else schema
+    pred = np.asarray(pred, dtype=np.float64).reshape(-1, schema.num_points, 2)
+    gt = np.asarray(gt, dtype=np.float64).reshape(-1, schema.num_points, 2)
+    i, j = schema.norm_pair
+    norm = np.linalg.norm(gt[:, i] - gt[:, j], axis=-1)
+    err = np.linalg.norm(pred - gt, axis=-1).mean(-1)
+    return err / np.maximum(norm, 1e-9)
+
+
+def failure_rate(nmes, threshold=FAILURE_THRESHOLD):
+    """Share of faces with NME above ``threshold``."""
+    nmes = np.asarray(nmes, dtype=np.float64)
+    return float(np.mean(nmes > threshold)) if nmes.size else float("nan")
+
+
+def auc(nmes, threshold=FAILURE_THRESHOLD):
+    """Area under the cumulative error curve up to ``threshold``, normalised to 1.
+
+    Equal to ``mean(max(0, 1 - NME / threshold))``.
+    """
+    nmes = np.asarray(nmes, dtype=np.float64)
+    return float(np.mean(np.clip(1.0 - nmes / threshold, 0.0, None))) if nmes.size else float("nan")
+
+
+def landmark_report(nmes, attributes=None):
+    """Mean/median NME, FR@0.1 and AUC@0.1, plus per WFLW attribute subset when given."""
+    nmes = np.asarray(nmes, dtype=np.float64)
+    out = {"count": int(nmes.size), "nme": float(nmes.mean()) if nmes.size else float("nan"),
+           "nme_median": float(np.median(nmes)) if nmes.size else float("nan"),
+           "fr": failure_rate(nmes), "auc": auc(nmes)}
+    if attributes is not None:
+        attributes = np.asarray(attributes).reshape(len(nmes), -1)
+        for k, name in enumerate(WFLW_ATTRIBUTES):
+            sel = attributes[:, k] > 0.5
+            if sel.any():
+                out[name] = {"count": int(sel.sum()), "nme": float(nmes[sel].mean()),
+                             "fr": failure_rate(nmes[sel]), "auc": auc(nmes[sel])}
+    return out
+
+
+def angular_errors(pred_vectors, gt_vectors):
+    """Per-sample angular error in degrees between direction vectors (N, 3)."""
+    return angular_error_deg(pred_vectors, gt_vectors)
+
+
+def angular_report(errors):
+    e = np.asarray(errors, dtype=np.float64)
+    return {"count": int(e.size), "mean": float(e.mean()) if e.size else float("nan"),
+            "median": float(np.median(e)) if e.size else float("nan")}
+
+
+def classification_report(pred, truth):
+    """Accuracy overall and separately on positives (truth 1) and negatives (truth 0)."""
+    pred = np.asarray(pred).astype(bool).ravel()
+    truth = np.asarray(truth).astype(bool).ravel()
+    ok = pred == truth
+
+    def acc(sel):
+        return float(ok[sel].mean()) if sel.any() else float("nan")
+
+    return {"accuracy": acc(np.ones_like(ok)), "positives": acc(truth), "negatives": acc(~truth),
+            "count_positive": int(truth.sum()), "count_negative": int((~truth).sum())}

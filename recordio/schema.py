@@ -1,0 +1,301 @@
+"""Landmark schemas, label layouts and archive metadata: the data contract.
+
+Everything here is plain numpy/json so that every other folder can import it.
+
+Conventions (see DESIGN.md): pixel coordinates are continuous, (0, 0) is the
+top-left corner of the top-left pixel; a horizontal flip maps x to W - x and
+permutes points by the schema's ``flip_perm``.
+"""
+import json
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PROJECT_VERSION = "0.1.0"
+FORMAT_VERSION = 1
+
+
+class ArchiveError(ValueError):
+    """An archive or its metadata is missing, corrupt or inconsistent."""
+
+
+@dataclass(frozen=True)
+class LandmarkSchema:
+    """A landmark annotation scheme.
+
+    Attributes
+    ----------
+    name : str
+    num_points : int
+    flip_perm : tuple of int
+        ``flipped[i] = points[flip_perm[i]]`` after mirroring x.
+    norm_pair : tuple of int
+        The two points whose ground-truth distance normalises NME
+        (outer eye corners).
+    groups : dict
+        Named index ranges (for drawing and per-region errors).
+    """
+
+    name: str
+    num_points: int
+    flip_perm: tuple
+    norm_pair: tuple
+    groups: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        perm = np.asarray(self.flip_perm)
+        if sorted(perm.tolist()) != list(range(self.num_points)):
+            raise ValueError("flip_perm of %s is not a permutation" % self.name)
+        if not np.array_equal(perm[perm], np.arange(self.num_points)):
+            raise ValueError("flip_perm of %s is not an involution" % self.name)
+
+
+_WFLW_FLIP = (
+    list(range(32, -1, -1))
+    + [46, 45, 44, 43, 42, 50, 49, 48, 47, 37, 36, 35, 34, 33, 41, 40, 39, 38]
+    + [51, 52, 53, 54, 59, 58, 57, 56, 55]
+    + [72, 71, 70, 69, 68, 75, 74, 73, 64, 63, 62, 61, 60, 67, 66, 65]
+    + [82, 81, 80, 79, 78, 77, 76, 87, 86, 85, 84, 83, 92, 91, 90, 89, 88, 95, 94, 93]
+    + [97, 96]
+)
+
+WFLW98 = LandmarkSchema(
+    name="wflw98",
+    num_points=98,
+    flip_perm=tuple(_WFLW_FLIP),
+    norm_pair=(60, 72),
+    groups={
+        "contour": list(range(0, 33)),
+        "brow_l": list(range(33, 42)),
+        "brow_r": list(range(42, 51)),
+        "nose": list(range(51, 60)),
+        "eye_l": list(range(60, 68)),
+        "eye_r": list(range(68, 76)),
+        "lips_outer": list(range(76, 88)),
+        "lips_inner": list(range(88, 96)),
+        "pupils": [96, 97],
+    },
+)
+
+COURSE21 = LandmarkSchema(
+    name="course21",
+    num_points=21,
+    flip_perm=(5, 4, 3, 2, 1, 0, 9, 8, 7, 6, 12, 11, 10, 13, 14, 15, 17, 16, 18, 20, 19),
+    norm_pair=(6, 9),
+    groups={
+        "brows": [0, 1, 2, 3, 4, 5],
+        "eye_corners": [6, 7, 8, 9],
+        "nose": [10, 11, 12, 18],
+        "mouth": [13, 14, 15, 19, 20],
+        "pupils": [16, 17],
+    },
+)
+
+# Each course21 point as the mean of WFLW points (same anatomical definition):
+# brows outer/middle/inner, eye corners, nose wings and base, lip centre line,
+# pupils, nose tip, mouth corners.  Point 14 (mouth centre) is the middle of
+# the inner lips.
+WFLW98_TO_COURSE21 = (
+    (33,), (35,), (37,), (42,), (44,), (46,),
+    (60,), (64,), (68,), (72,),
+    (55,), (57,), (59,),
+    (79,), (90, 94), (85,),
+    (96,), (97,), (54,),
+    (76,), (82,),
+)
+
+# The standard WFLW -> iBUG 68 correspondence.
+WFLW98_TO_IBUG68 = (
+    tuple(range(0, 33, 2))
+    + (33, 34, 35, 36, 37, 42, 43, 44, 45, 46)
+    + (51, 52, 53, 54, 55, 56, 57, 58, 59)
+    + (60, 61, 63, 64, 65, 67, 68, 69, 71, 72, 73, 75)
+    + tuple(range(76, 96))
+)
+
+
+def _derived_flip(mapping, parent):
+    """Flip permutation of a schema defined as a subset of ``parent``."""
+    parent_perm = np.asarray(parent.flip_perm)
+    lookup = {tuple(sorted(m)): i for i, m in enumerate(mapping)}
+    return tuple(lookup[tuple(sorted(parent_perm[list(m)].tolist()))] for m in mapping)
+
+
+IBUG68 = LandmarkSchema(
+    name="ibug68",
+    num_points=68,
+    flip_perm=_derived_flip([(i,) for i in WFLW98_TO_IBUG68], WFLW98),
+    norm_pair=(36, 45),
+    groups={
+        "jaw": list(range(0, 17)),
+        "brows": list(range(17, 27)),
+        "nose": list(range(27, 36)),
+        "eyes": list(range(36, 48)),
+        "mouth": list(range(48, 68)),
+    },
+)
+
+SCHEMAS = {s.name: s for s in (WFLW98, COURSE21, IBUG68)}
+
+
+def get_schema(name):
+    """Return the landmark schema called ``name``."""
+    try:
+        return SCHEMAS[name]
+    except KeyError:
+        raise ValueError("unknown landmark schema %r; valid: %s" % (name, ", ".join(sorted(SCHEMAS))))
+
+
+def convert_points(points_wflw98, target):
+    """Convert (..., 98, 2|3) WFLW points to another schema by its definition."""
+    pts = np.asarray(points_wflw98, dtype=np.float64)
+    if target == "wflw98":
+        return pts.copy()
+    mapping = {"course21": WFLW98_TO_COURSE21, "ibug68": [(i,) for i in WFLW98_TO_IBUG68]}[target]
+    return np.stack([pts[..., list(m), :].mean(axis=-2) for m in mapping], axis=-2)
+
+
+WFLW_ATTRIBUTES = ("pose", "expression", "illumination", "makeup", "occlusion", "blur")
+
+
+# --------------------------------------------------------------------------
+# Label layouts
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    length: int
+    unit: str
+    doc: str = ""
+
+
+class LabelLayout:
+    """An ordered set of named fields that make up a record's float32 label.
+
+    >>> layout = landmark_layout(COURSE21)
+    >>> vec = layout.pack(points=np.zeros((21, 2)), face=1)
+    >>> layout.get(vec, "points").shape
+    (42,)
+    """
+
+    def __init__(self, fields):
+        self.fields = tuple(fields)
+        self.offsets = {}
+        off = 0
+        for f in self.fields:
+            self.offsets[f.name] = (off, f.length)
+            off += f.length
+        self.width = off
+
+    def __contains__(self, name):
+        return name in self.offsets
+
+    def slice(self, name):
+        off, n = self.offsets[name]
+        return slice(off, off + n)
+
+    def get(self, label, name):
+        """``label[..., field]`` for one label vector or a batch of them."""
+        return np.asarray(label)[..., self.slice(name)]
+
+    def pack(self, **values):
+        """Build a float32 label vector; unnamed fields are zero."""
+        vec = np.zeros(self.width, dtype=np.float32)
+        for name, value in values.items():
+            if name not in self.offsets:
+                raise KeyError("label layout has no field %r; fields: %s" % (name, ", ".join(self.offsets)))
+            vec[self.slice(name)] = np.asarray(value, dtype=np.float32).ravel()
+        return vec
+
+    def to_meta(self):
+        return {f.name: {"offset": self.offsets[f.name][0], "length": f.length, "unit": f.unit, "doc": f.doc}
+                for f in self.fields}
+
+    @classmethod
+    def from_meta(cls, meta):
+        items = sorted(meta.items(), key=lambda kv: kv[1]["offset"])
+        layout = cls([Field(k, v["length"], v["unit"], v.get("doc", "")) for k, v in items])
+        for name, v in meta.items():
+            if layout.offsets[name][0] != v["offset"]:
+                raise ArchiveError("label layout has a gap or overlap at field %r" % name)
+        return layout
+
+    def __eq__(self, other):
+        return isinstance(other, LabelLayout) and self.to_meta() == other.to_meta()
+
+
+def landmark_layout(schema):
+    """Label layout of a landmark record for ``schema`` (crop pixels + crop affine)."""
+    return LabelLayout([
+        Field("face", 1, "flag", "1 face, 0 non-face crop (landmarks then meaningless)"),
+        Field("points", 2 * schema.num_points, "px", "x, y per point in crop pixels"),
+        Field("affine", 6, "matrix", "2x3 row-major, crop px -> original photo px"),
+        Field("box", 4, "px", "face box x1, y1, x2, y2 in original photo px"),
+        Field("euler", 3, "deg", "head pitch, yaw, roll from the landmarks (geometry.euler_from_landmarks)"),
+        Field("attributes", 6, "flag", "WFLW pose, expression, illumination, make-up, occlusion, blur"),
+        Field("line", 1, "index", "1-based line (or annotation index) in the source label file"),
+    ])
+
+
+def mc4_layout():
+    """Label layout of an MC4 record (angles in degrees, MC4's (lo, la))."""
+    return LabelLayout([
+        Field("has_label", 1, "flag", "0 for test records packed from images only"),
+        Field("head", 2, "deg", "head lo, la"),
+        Field("eye", 2, "deg", "eye-in-head lo, la"),
+        Field("gaze", 2, "deg", "gaze lo, la"),
+        Field("gaze_vector", 3, "unit", "gaze unit vector, camera frame x right, y down, z forward"),
+        Field("line", 1, "index", "1-based record number in the label files"),
+    ])
+
+
+# --------------------------------------------------------------------------
+# meta.json
+
+REQUIRED_META = ("format_version", "task", "label_layout", "image", "counts")
+
+
+def archive_paths(prefix):
+    """The three files of an archive: .rec, .idx, .meta.json."""
+    prefix = str(prefix)
+    for ext in (".rec", ".idx", ".meta.json"):
+        if prefix.endswith(ext):
+            prefix = prefix[: -len(ext)]
+    return prefix + ".rec", prefix + ".idx", prefix + ".meta.json"
+
+
+def write_meta(prefix, meta):
+    path = archive_paths(prefix)[2]
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(meta, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+    return path
+
+
+def read_meta(prefix):
+    """Read and validate ``<prefix>.meta.json``; raise ArchiveError naming the file."""
+    path = archive_paths(prefix)[2]
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except FileNotFoundError:
+        raise ArchiveError("%s: archive metadata not found (every archive has .rec, .idx and .meta.json)" % path)
+    except json.JSONDecodeError as e:
+        raise ArchiveError("%s: not valid JSON: %s" % (path, e))
+    missing = [k for k in REQUIRED_META if k not in meta]
+    if missing:
+        raise ArchiveError("%s: missing keys %s" % (path, ", ".join(missing)))
+    if meta["format_version"] != FORMAT_VERSION:
+        raise ArchiveError("%s: format version %r, this reader knows %d"
+                           % (path, meta["format_version"], FORMAT_VERSION))
+    try:
+        meta["_layout"] = LabelLayout.from_meta(meta["label_layout"])
+    except (KeyError, TypeError, ArchiveError) as e:
+        raise ArchiveError("%s: bad label_layout: %s" % (path, e))
+    if meta.get("schema") is not None:
+        get_schema(meta["schema"])
+    meta["_path"] = path
+    return meta
