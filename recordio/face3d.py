@@ -17,7 +17,7 @@ from .schema import WFLW98
 EYE_RADIUS = 12.0  # mm, adult eyeball
 IRIS_RADIUS = 6.0  # mm
 PUPIL_RADIUS = 2.2  # mm
-HEAD_RADII = (80.0, 118.0, 98.0)  # skull ellipsoid half-axes x, y, z (mm)
+HEAD_RADII = (72.0, 118.0, 98.0)  # skull ellipsoid half-axes x, y, z (mm)
 HEAD_CENTRE = (0.0, -5.0, 8.0)  # skull ellipsoid centre in the head frame (mm)
 HAIRLINE_Y = -52.0  # mm above the eye line where the scalp starts
 

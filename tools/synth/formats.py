@@ -1,0 +1,213 @@
+"""Write rendered faces in the native layouts the packers read.
+
+Each writer also writes ``ground_truth.jsonl``: one line per face with its
+pose, eye angles, gaze (angles and vector), photo points, per-point
+visibility and in-frame flags, and ``expect_reject`` when the packer's own
+rules will reject that face (e.g. landmarks far outside the photo), so
+"packing runs clean except for the faces the renderer said" is checkable.
+"""
+import json
+import multiprocessing as mp
+import os
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from recordio import geometry, labelfiles
+from recordio.schema import convert_points
+from tools.packers.landmarks import OUTSIDE_TOLERANCE
+from tools.synth.render import SynthConfig, render_photo
+
+WFLW_GROUP = "0--Synthetic"
+WFLW_SUBSETS = {"pose": "largepose", "expression": "expression", "illumination": "illumination",
+                "makeup": "makeup", "occlusion": "occlusion", "blur": "blur"}
+MC4_HEAD = 224
+MC4_EYE = (60, 36)  # eye crop w, h: wider than tall, like real eye patches
+MC4_PHOTO = 360
+
+
+def face_counts(num_faces, cfg, seed):
+    """Faces per photo, summing exactly to ``num_faces`` (the last photo takes what is left)."""
+    rng = np.random.default_rng([seed, 999331])
+    counts = []
+    while sum(counts) < num_faces:
+        k = int(rng.integers(cfg.faces_per_photo[0], cfg.faces_per_photo[1] + 1))
+        counts.append(min(k, num_faces - sum(counts)))
+    return counts
+
+
+def _render_one(job):
+    index, seed, n, cfg, centred, size = job
+    rng = np.random.default_rng([seed, index])
+    img, faces, settings = render_photo(rng, cfg, size=size, faces=n, centred=centred)
+    return index, img, faces, settings
+
+
+def render_many(counts, seed, cfg, jobs=1, centred=False, size=None, desc="rendering"):
+    """Yield (index, image, faces, settings) for each photo, in order, rendered on ``jobs`` processes."""
+    work = [(i, seed, n, cfg, centred, size) for i, n in enumerate(counts)]
+    if jobs > 1 and len(work) > 1:
+        with mp.get_context("fork").Pool(jobs) as pool:
+            yield from tqdm(pool.imap(_render_one, work, chunksize=4), total=len(work), desc=desc, unit="photo",
+                            mininterval=0.5)
+    else:
+        yield from tqdm(map(_render_one, work), total=len(work), desc=desc, unit="photo", mininterval=0.5)
+
+
+def _expect_reject(points, W, H):
+    size = max(*geometry.box_size(geometry.points_box(points)))
+    tol = OUTSIDE_TOLERANCE * size
+    bad = (points[:, 0] < -tol) | (points[:, 0] > W + tol) | (points[:, 1] < -tol) | (points[:, 1] > H + tol)
+    return "a landmark lies more than %.2f of the face size outside the photo" % OUTSIDE_TOLERANCE if bad.any() else None
+
+
+def _split_of(index, seed, test_ratio):
+    return "test" if np.random.default_rng([seed, index, 7]).uniform() < test_ratio else "train"
+
+
+def _save(path, img, quality):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    buf.tofile(path)
+
+
+def _fmt(vals):
+    return " ".join("%.3f" % v for v in np.asarray(vals).ravel())
+
+
+def write_wflw(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None):
+    """WFLW layout: WFLW_images/ and WFLW_annotations/ (train/test lists and the six test subsets)."""
+    cfg = cfg or SynthConfig()
+    lines = {"train": [], "test": []}
+    truth = []
+    for index, img, faces, st in render_many(face_counts(num, cfg, seed), seed, cfg, jobs, desc="wflw"):
+        rel = "%s/synth_%06d.jpg" % (WFLW_GROUP, index)
+        _save(os.path.join(out, "WFLW_images", rel), img, st["jpeg_quality"])
+        split = _split_of(index, seed, test_ratio)
+        H, W = img.shape[:2]
+        for k, f in enumerate(faces):
+            box = geometry.expand_box(geometry.points_box(f.points), 0.05)
+            line = "%s %s %s %s" % (_fmt(f.points), _fmt(box), " ".join(str(int(a)) for a in f.attributes), rel)
+            lines[split].append((line, f.attributes))
+            gt = f.ground_truth((W, H))
+            gt.update(image=rel, face=k, split=split, line=len(lines[split]), expect_reject=_expect_reject(f.points, W, H))
+            truth.append(gt)
+    ann = os.path.join(out, "WFLW_annotations", "list_98pt_rect_attr_train_test")
+    os.makedirs(ann, exist_ok=True)
+    for split in ("train", "test"):
+        with open(os.path.join(ann, "list_98pt_rect_attr_%s.txt" % split), "w") as fh:
+            fh.write("".join(l + "\n" for l, _ in lines[split]))
+    sub = os.path.join(out, "WFLW_annotations", "list_98pt_test")
+    os.makedirs(sub, exist_ok=True)
+    with open(os.path.join(sub, "list_98pt_test.txt"), "w") as fh:
+        fh.write("".join(l + "\n" for l, _ in lines["test"]))
+    for k, (attr, name) in enumerate(WFLW_SUBSETS.items()):
+        with open(os.path.join(sub, "list_98pt_test_%s.txt" % name), "w") as fh:
+            fh.write("".join(l + "\n" for l, a in lines["test"] if a[k]))
+    _write_truth(out, truth, "wflw", seed, cfg)
+    return truth
+
+
+def write_course21(out, num, seed=0, jobs=1, cfg=None, folder="I"):
+    """Course layout: ``out/I/label.txt`` (name, box, 21 points) and the photos beside it."""
+    cfg = cfg or SynthConfig()
+    d = os.path.join(out, folder)
+    os.makedirs(d, exist_ok=True)
+    lines, truth = [], []
+    for index, img, faces, st in render_many(face_counts(num, cfg, seed), seed, cfg, jobs, desc="course21"):
+        name = "%06d.jpg" % index
+        _save(os.path.join(d, name), img, st["jpeg_quality"])
+        H, W = img.shape[:2]
+        K = geometry.camera_matrix(W, H)
+        for k, f in enumerate(faces):
+            pts21 = geometry.project(convert_points(f.points3d, "course21"), K)
+            box = geometry.points_box(f.points)
+            lines.append("%s %s %s" % (name, _fmt(box), _fmt(pts21)))
+            gt = f.ground_truth((W, H))
+            gt.update(image=name, face=k, line=len(lines), points21=np.round(pts21, 4).tolist(), expect_reject=None)
+            truth.append(gt)
+    with open(os.path.join(d, "label.txt"), "w") as fh:
+        fh.write("".join(l + "\n" for l in lines))
+    _write_truth(out, truth, "course21", seed, cfg)
+    return truth
+
+
+def _eye_crop(img, pts, W_eye, H_eye):
+    """Crop around an eye (its 8 lid points): twice the eye width, aspect of the eye patch."""
+    box = geometry.points_box(pts)
+    cx, cy = 0.5 * (box[:2] + box[2:])
+    w = 2.0 * (box[2] - box[0])
+    h = w * H_eye / W_eye
+    A = geometry.box_to_crop_affine((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), W_eye, H_eye)
+    return geometry.warp(img, A, W_eye, H_eye, interpolation=cv2.INTER_AREA)
+
+
+def write_mc4(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None):
+    """MC4 layout per split: head/, l_eye/ (image-left eye), r_eye/ and the three label files."""
+    cfg = cfg or SynthConfig(roll=15.0, head_frac=(0.55, 0.7), outside_prob=0.0, occluder_prob=0.05,
+                             faces_per_photo=(1, 1))
+    rows = {"train": {"head": [], "eye": [], "gaze": []}, "test": {"head": [], "eye": [], "gaze": []}}
+    truth = []
+    for index, img, faces, st in render_many([1] * num, seed, cfg, jobs, centred=True,
+                                             size=(MC4_PHOTO, MC4_PHOTO), desc="mc4"):
+        f = faces[0]
+        split = _split_of(index, seed, test_ratio)
+        name = "%06d.jpg" % index
+        base = os.path.join(out, split)
+        box = geometry.square_box(geometry.points_box(f.points), 1.25)
+        head = geometry.warp(img, geometry.box_to_crop_affine(box, MC4_HEAD, MC4_HEAD), MC4_HEAD, MC4_HEAD,
+                             interpolation=cv2.INTER_AREA)
+        _save(os.path.join(base, "head", name), head, st["jpeg_quality"])
+        _save(os.path.join(base, "l_eye", name), _eye_crop(img, f.points[60:68], *MC4_EYE), st["jpeg_quality"])
+        _save(os.path.join(base, "r_eye", name), _eye_crop(img, f.points[68:76], *MC4_EYE), st["jpeg_quality"])
+        rows[split]["head"].append((name, *f.head))
+        rows[split]["eye"].append((name, *f.eye))
+        rows[split]["gaze"].append((name, *f.gaze))
+        gt = f.ground_truth(tuple(img.shape[1::-1]))
+        gt.update(image=name, split=split, record=len(rows[split]["head"]), expect_reject=None)
+        truth.append(gt)
+    for split, r in rows.items():
+        os.makedirs(os.path.join(out, split, "head"), exist_ok=True)
+        for kind, fname in zip(("head", "eye", "gaze"), labelfiles.MC4_LABEL_FILES):
+            with open(os.path.join(out, split, fname), "w") as fh:
+                fh.write(labelfiles.format_mc4_labels(r[kind]))
+    _write_truth(out, truth, "mc4", seed, cfg)
+    return truth
+
+
+def _write_truth(out, truth, fmt, seed, cfg):
+    with open(os.path.join(out, "ground_truth.jsonl"), "w") as fh:
+        for t in truth:
+            fh.write(json.dumps(t) + "\n")
+    with open(os.path.join(out, "synthetic.json"), "w") as fh:
+        json.dump({"format": fmt, "seed": seed, "faces": len(truth), "config": vars(cfg),
+                   "camera": "focal max(W, H) px, principal point at the photo centre (recordio.geometry)",
+                   "expected_rejects": sum(1 for t in truth if t.get("expect_reject"))}, fh, indent=1, default=list)
+
+
+WRITERS = {"wflw": write_wflw, "course21": write_course21, "mc4": write_mc4}
+
+
+def contact_sheet(out_png, photos, cols=6, tile=160):
+    """A PNG grid of face crops with their points drawn (green visible, red hidden)."""
+    tiles = []
+    for img, faces in photos:
+        for f in faces:
+            box = geometry.square_box(geometry.points_box(f.points), 1.5)
+            A = geometry.box_to_crop_affine(box, tile, tile)
+            crop = geometry.warp(img, A, tile, tile, border_value=(40, 40, 40))
+            for (x, y), v in zip(geometry.apply_affine(A, f.points), f.visible):
+                cv2.circle(crop, (int(round(x * 4 - 2)), int(round(y * 4 - 2))), 4, (60, 220, 60) if v else (40, 40, 230),
+                           -1, cv2.LINE_AA, 2)
+            tiles.append(crop)
+    if not tiles:
+        raise ValueError("no faces to draw")
+    rows = int(np.ceil(len(tiles) / cols))
+    sheet = np.full((rows * tile, cols * tile, 3), 30, np.uint8)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, cols)
+        sheet[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = t
+    os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
+    cv2.imwrite(out_png, sheet)
+    return sheet
