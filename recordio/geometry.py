@@ -72,9 +72,16 @@ def flip_euler(euler):
 # camera and head pose
 
 
-def camera_matrix(width, height):
-    """The stated camera model: focal length max(W, H) px, principal point at the centre."""
-    f = float(max(width, height))
+CROP_FOCAL = 6.0  # focal length of a face crop, in crop sides: a face crop spans about 1/6 of a photo's view
+
+
+def camera_matrix(width, height, focal=None):
+    """The stated camera model: focal length ``focal`` px (default max(W, H)), principal point at the centre.
+
+    For a photo the default is right; for a face crop whose photo is unknown
+    use ``CROP_FOCAL * max(W, H)``: a crop is a narrow view.
+    """
+    f = float(max(width, height)) if focal is None else float(focal)
     return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
 
 
@@ -99,7 +106,7 @@ def _pnp_model(schema_name):
     return sch.convert_points(face3d.MEAN_FACE_98, schema_name)[idx], idx
 
 
-def head_pose_from_landmarks(points, image_size, schema="wflw98"):
+def head_pose_from_landmarks(points, image_size, schema="wflw98", focal=None):
     """Fit the mean 3D face to 2D landmarks with solvePnP.
 
     Parameters
@@ -107,6 +114,7 @@ def head_pose_from_landmarks(points, image_size, schema="wflw98"):
     points : (K, 2) array, continuous pixels of the image the points are in.
     image_size : (width, height) of that image (defines ``camera_matrix``).
     schema : landmark schema name.
+    focal : focal length in px (default max(W, H)); see ``CROP_FOCAL`` for crops.
 
     Returns
     -------
@@ -115,7 +123,7 @@ def head_pose_from_landmarks(points, image_size, schema="wflw98"):
     import cv2
     model, idx = _pnp_model(schema)
     img = np.ascontiguousarray(np.asarray(points, dtype=np.float64)[idx])
-    K = camera_matrix(*image_size)
+    K = camera_matrix(*image_size, focal=focal)
     ok, rvec, tvec = cv2.solvePnP(model, img, K, None, flags=cv2.SOLVEPNP_EPNP)
     if not ok:
         rvec, tvec = np.zeros((3, 1)), np.array([[0.0], [0.0], [500.0]])
@@ -127,10 +135,27 @@ def head_pose_from_landmarks(points, image_size, schema="wflw98"):
     return R, tvec.ravel()
 
 
-def euler_from_landmarks(points, image_size, schema="wflw98"):
+def euler_from_landmarks(points, image_size, schema="wflw98", focal=None):
     """Head (pitch, yaw, roll) in degrees from landmarks, see ``head_pose_from_landmarks``."""
-    R, _ = head_pose_from_landmarks(points, image_size, schema)
+    R, _ = head_pose_from_landmarks(points, image_size, schema, focal)
     return np.array(matrix_to_euler(R))
+
+
+def apparent_rotation(R, t):
+    """Head rotation relative to the viewing ray through ``t``: what a centred crop of the face shows.
+
+    ``R_view^T R`` where ``R_view`` is the smallest rotation taking the optical axis onto ``t``.
+    """
+    z = np.array([0.0, 0.0, 1.0])
+    d = np.asarray(t, dtype=np.float64) / np.linalg.norm(t)
+    axis = np.cross(z, d)
+    s, c = np.linalg.norm(axis), float(np.dot(z, d))
+    if s < 1e-12:
+        return np.asarray(R, dtype=np.float64)
+    k = axis / s
+    Kx = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    R_view = np.eye(3) + s * Kx + (1 - c) * Kx @ Kx
+    return R_view.T @ R
 
 
 # --------------------------------------------------------------------------
