@@ -364,8 +364,10 @@ def _draw_eye(view, face, part, off, light, app, makeup):
         for radius, colour in ((face3d.IRIS_RADIUS, app["iris"]), (face3d.PUPIL_RADIUS, (15, 15, 15))):
             ring = _sphere_circle(centre, g, face3d.EYE_RADIUS, radius)
             fill(layer, geometry.project(ring, K), np.asarray(colour) * (0.5 + 0.5 * light["ambient"]), poff)
-        glint = face.points[pupil_idx] + np.array([-0.15, -0.2]) * (np.ptp(lids[:, 0]) * 0.12)
-        cv2.circle(layer, tuple(int(v) for v in _fx(glint, poff)), max(SCALE, int(np.ptp(lids[:, 0]) * 0.035 * SCALE)),
+        # the corneal glint sits on the iris, off the pupil
+        iris_px = np.ptp(lids[:, 0]) * face3d.IRIS_RADIUS / 30.0
+        glint = face.points[pupil_idx] + np.array([-0.55, -0.55]) * iris_px
+        cv2.circle(layer, tuple(int(v) for v in _fx(glint, poff)), max(SCALE // 2, int(0.18 * iris_px * SCALE)),
                    (245, 245, 245), -1, cv2.LINE_AA, SHIFT)
         a = (mask.astype(np.float32) / 255.0)[..., None]
         patch[:] = (layer * a + patch * (1 - a)).astype(np.uint8)
@@ -400,7 +402,7 @@ def _draw_nose(view, face, off, light, skin):
         c = 0.55 * p[a] + 0.45 * p[b] - (p[57] - p[54]) * 0.15
         ellipse(view, c, (span * 0.12, span * 0.06), np.degrees(np.arctan2(*(p[59] - p[55])[::-1])), (30, 30, 45),
                 off)
-    cv2.circle(view, tuple(int(v) for v in _fx(p[54] - (p[57] - p[54]) * 0.4, off)),
+    cv2.circle(view, tuple(int(v) for v in _fx(p[54] + (p[53] - p[54]) * 0.25, off)),
                max(SCALE, int(span * 0.08 * SCALE)), _col(np.minimum(skin * 1.15, 255)), -1, cv2.LINE_AA, SHIFT)
 
 
