@@ -1,7 +1,8 @@
 """Train/val transform presets for landmark records (numpy + OpenCV, used inside DataLoader workers).
 
 A transform takes ``(image HxWxC uint8, label)`` from ``RecordDataset`` and
-returns ``(data CxSxS float32 in [0, 255], label)``.  The label keeps the
+returns ``(data CxSxS uint8, label)`` (the training loop casts to float32 on the
+device: a quarter of the bytes cross from the loader workers).  The label keeps the
 archive's layout with every field updated: points in output pixels, the
 affine mapping output pixels back to the original photo, Euler angles turned
 with the image (a flip negates yaw and roll and permutes points by the
@@ -13,6 +14,9 @@ import numpy as np
 
 from . import geometry
 from .schema import get_schema, landmark_layout
+
+
+BRIGHTNESS_RANGE = 60.0  # grey levels of brightness shift at colour strength 1
 
 
 class LandmarkTransform:
@@ -92,22 +96,27 @@ class LandmarkTransform:
         return out, lab
 
     def photometric(self, img):
-        rng = self._random()
+        """Contrast, brightness and saturation jitter and random grayscale, in uint8 (one LUT, one blend)."""
         if not self.train:
             return img
-        img = img.astype(np.float32)
+        rng = self._random()
+        colour = img.shape[2] == 3
+        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if colour else img[:, :, 0]
         if self.color > 0:
             contrast = rng.uniform(1 - self.color, 1 + self.color)
-            bright = rng.uniform(-self.color, self.color) * 60
-            mean = img.mean()
-            img = (img - mean) * contrast + mean + bright
-            if img.shape[2] == 3:
+            bright = rng.uniform(-self.color, self.color) * BRIGHTNESS_RANGE
+            mean = cv2.mean(gray)[0]
+            lut = np.clip(np.arange(256) * contrast + (1 - contrast) * mean + bright, 0, 255).astype(np.uint8)
+            img = cv2.LUT(img, lut)
+            if img.ndim == 2:
+                img = img[:, :, None]
+            if colour:
+                gray = cv2.LUT(gray, lut)
                 sat = rng.uniform(1 - self.color, 1 + self.color)
-                gray = img.mean(axis=2, keepdims=True)
-                img = gray + (img - gray) * sat
-        if img.shape[2] == 3 and rng.uniform() < self.gray:
-            img = np.repeat(img.mean(axis=2, keepdims=True), 3, axis=2)
-        return np.clip(img, 0, 255).astype(np.uint8)
+                img = cv2.addWeighted(img, sat, cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), 1 - sat, 0)
+        if colour and rng.uniform() < self.gray:
+            img = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+        return img
 
     def __call__(self, image, label):
         h, w = image.shape[:2]
@@ -118,7 +127,7 @@ class LandmarkTransform:
             out = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)[:, :, None]
         elif self.channels == 3 and out.shape[2] == 1:
             out = np.repeat(out, 3, axis=2)
-        return np.ascontiguousarray(out.transpose(2, 0, 1), dtype=np.float32), lab
+        return np.ascontiguousarray(out.transpose(2, 0, 1)), lab
 
 
 def landmark_presets(schema, size=112, channels=3, **train_kwargs):

@@ -86,7 +86,7 @@ def test_val_preset_only_resizes():
     img, label, L, _ = _dotted(COURSE21, size=128)
     _, val = landmark_presets(COURSE21, size=64, channels=1)
     data, lab = val(img, label)
-    assert data.shape == (1, 64, 64) and data.dtype == np.float32
+    assert data.shape == (1, 64, 64) and data.dtype == np.uint8
     np.testing.assert_allclose(L.get(lab, "points"), L.get(label, "points") / 2, atol=1e-5)
 
 
