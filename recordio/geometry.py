@@ -289,6 +289,23 @@ def box_iou(a, b):
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
 
 
+def crop_box_from_recipe(box, photo_size, recipe):
+    """The crop a packer made around a face box, from the archive meta's ``crop`` recipe.
+
+    course21: the box expanded by ``expand`` and clipped to the photo; WFLW/COCO
+    packed with ``--crop box``: a square around the box grown by ``margin``.
+    Without a recipe the box itself is the crop.
+    """
+    recipe = recipe or {}
+    w, h = photo_size
+    if "expand" in recipe:
+        b = expand_box(box, recipe["expand"])
+        return clip_box(b, w, h) if recipe.get("clipped_to_photo") else b
+    if recipe.get("square"):
+        return square_box(box, 1 + 2 * recipe.get("margin", 0.0))
+    return np.asarray(box, dtype=np.float64)
+
+
 def box_to_crop_affine(box, out_w, out_h):
     """2x3 affine mapping photo px to crop px so that ``box`` fills the crop."""
     x1, y1, x2, y2 = [float(v) for v in box]

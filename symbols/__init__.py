@@ -1,0 +1,36 @@
+"""Network registry: ``get_model(name, **kwargs)``.
+
+>>> net = get_model("course_stage1")
+"""
+from functools import partial
+
+from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseStage1
+
+_MODELS = {
+    "course_stage1": partial(CourseStage1, face_head=False),
+    "course_stage2_resnet18": partial(BackboneRegressor, backbone="resnet18"),
+    "course_stage2_mobilenetv2": partial(BackboneRegressor, backbone="mobilenetv2"),
+    "course_stage3": partial(CourseStage1, face_head=True),
+    "course_stage3_resnet18": partial(BackboneRegressor, backbone="resnet18", face_head=True),
+    "course_stage3_mobilenetv2": partial(BackboneRegressor, backbone="mobilenetv2", face_head=True),
+    "base_regressor": BaseRegressor,
+    "pfld_0.25": partial(PFLD, width=0.25),
+    "pfld_1.0": partial(PFLD, width=1.0),
+}
+
+
+def register(name, factory):
+    _MODELS[name] = factory
+
+
+def model_names():
+    return sorted(_MODELS)
+
+
+def get_model(name, **kwargs):
+    """Build the network ``name``; keyword arguments go to its constructor."""
+    try:
+        factory = _MODELS[name]
+    except KeyError:
+        raise ValueError("unknown model %r; valid names: %s" % (name, ", ".join(model_names())))
+    return factory(**kwargs)

@@ -1,0 +1,191 @@
+"""Landmark networks.
+
+Every network takes raw pixels (N, C, S, S) float32 in [0, 255] and returns a
+tuple whose first item is the landmarks (N, 2K): x, y per point as a share of
+the input side (crop px / S).  Attributes say what a trainer and an exporter
+need: ``input_size``, ``input_channels``, ``num_points``, ``outputs`` (names of
+the tuple's items) and ``deploy`` (which items to export, which to softmax).
+"""
+from mxnet.gluon import nn
+from mxnet.gluon.block import HybridBlock
+
+from symbols.common import Normalize, conv_bn
+
+
+class _LandmarkNet(HybridBlock):
+    outputs = ("landmarks",)
+    deploy = {"keep": (0,), "softmax": ()}
+
+    def _init_meta(self, num_points, input_size, input_channels):
+        self.num_points = num_points
+        self.input_size = input_size
+        self.input_channels = input_channels
+
+
+class CourseStage1(_LandmarkNet):
+    """The course's plain CNN, layer for layer (112x112 grayscale, PReLU throughout).
+
+    conv 8 k5 s2, avg-pool, conv 16, 16, avg-pool, conv 24, 24, avg-pool,
+    conv 40, 80 (pad 1), FC 128, 128, 2K.  With ``face_head`` a second branch
+    (FC 128 -> 2) scores face / non-face from the shared features (stage 3).
+    """
+
+    def __init__(self, num_points=21, face_head=False, input_size=112, input_channels=1, **kwargs):
+        super().__init__(**kwargs)
+        self._init_meta(num_points, input_size, input_channels)
+        self.face_head = face_head
+        if face_head:
+            self.outputs = ("landmarks", "face_logits")
+            self.deploy = {"keep": (0, 1), "softmax": (1,)}
+        with self.name_scope():
+            self.norm = Normalize()
+            self.trunk = nn.HybridSequential(prefix="trunk_")
+            with self.trunk.name_scope():
+                t = self.trunk
+                t.add(nn.Conv2D(8, 5, 2), nn.PReLU(), nn.AvgPool2D(2, 2, ceil_mode=True))
+                t.add(nn.Conv2D(16, 3), nn.PReLU(), nn.Conv2D(16, 3), nn.PReLU(), nn.AvgPool2D(2, 2, ceil_mode=True))
+                t.add(nn.Conv2D(24, 3), nn.PReLU(), nn.Conv2D(24, 3), nn.PReLU(), nn.AvgPool2D(2, 2, ceil_mode=True))
+                t.add(nn.Conv2D(40, 3, padding=1), nn.PReLU(), nn.Conv2D(80, 3, padding=1), nn.PReLU())
+                t.add(nn.Flatten())
+            self.head = nn.HybridSequential(prefix="lmk_")
+            with self.head.name_scope():
+                self.head.add(nn.Dense(128), nn.PReLU(), nn.Dense(128), nn.PReLU(), nn.Dense(2 * num_points))
+            if face_head:
+                self.cls = nn.HybridSequential(prefix="cls_")
+                with self.cls.name_scope():
+                    self.cls.add(nn.Dense(128), nn.PReLU(), nn.Dense(2))
+
+    def hybrid_forward(self, F, x):
+        f = self.trunk(self.norm(x))
+        if self.face_head:
+            return self.head(f), self.cls(f)
+        return (self.head(f),)
+
+
+class BaseRegressor(_LandmarkNet):
+    """The small plain regressor of the seed article: conv/BN/ReLU stack, flatten, dense 512, dense 2K."""
+
+    def __init__(self, num_points=98, input_size=112, input_channels=3, widths=(32, 64, 128, 256), **kwargs):
+        super().__init__(**kwargs)
+        self._init_meta(num_points, input_size, input_channels)
+        with self.name_scope():
+            self.norm = Normalize()
+            self.body = nn.HybridSequential(prefix="body_")
+            with self.body.name_scope():
+                for w in widths:
+                    self.body.add(conv_bn(w, 3), conv_bn(w, 3), nn.MaxPool2D(2, 2))
+                self.body.add(nn.Flatten(), nn.Dense(512), nn.Activation("relu"), nn.Dense(2 * num_points))
+
+    def hybrid_forward(self, F, x):
+        return (self.body(self.norm(x)),)
+
+
+class BackboneRegressor(_LandmarkNet):
+    """A gluoncv backbone (``pretrained=False``) with a landmark head, and optionally a face head.
+
+    backbone : 'resnet18' (ResNetV1b) or 'mobilenetv2' (width 1.0); both
+    adapt to 1-channel input by deferred initialisation.
+    """
+
+    def __init__(self, backbone="resnet18", num_points=21, face_head=False, input_size=112, input_channels=1,
+                 dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        from gluoncv.model_zoo import get_model as gcv_model
+        self._init_meta(num_points, input_size, input_channels)
+        self.face_head = face_head
+        if face_head:
+            self.outputs = ("landmarks", "face_logits")
+            self.deploy = {"keep": (0, 1), "softmax": (1,)}
+        with self.name_scope():
+            self.norm = Normalize()
+            if backbone == "resnet18":
+                base = gcv_model("resnet18_v1b", pretrained=False)
+                self.features = nn.HybridSequential(prefix="")
+                for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
+                    self.features.add(getattr(base, name))
+                self.features.add(nn.GlobalAvgPool2D(), nn.Flatten())
+            elif backbone == "mobilenetv2":
+                base = gcv_model("mobilenetv2_1.0", pretrained=False)
+                self.features = nn.HybridSequential(prefix="")
+                self.features.add(base.features, nn.Flatten())
+            else:
+                raise ValueError("unknown backbone %r (resnet18, mobilenetv2)" % backbone)
+            self.drop = nn.Dropout(dropout) if dropout else None
+            self.head = nn.Dense(2 * num_points, prefix="lmk_")
+            if face_head:
+                self.cls = nn.HybridSequential(prefix="cls_")
+                with self.cls.name_scope():
+                    self.cls.add(nn.Dense(128), nn.Activation("relu"), nn.Dense(2))
+
+    def hybrid_forward(self, F, x):
+        f = self.features(self.norm(x))
+        lmk = self.head(self.drop(f) if self.drop is not None else f)
+        if self.face_head:
+            return lmk, self.cls(f)
+        return (lmk,)
+
+
+class InvertedResidual(HybridBlock):
+    """MobileNetV2 bottleneck: 1x1 expand, 3x3 depthwise, 1x1 project; residual when shapes match."""
+
+    def __init__(self, in_channels, channels, stride, expand, **kwargs):
+        super().__init__(**kwargs)
+        self.use_res = stride == 1 and in_channels == channels
+        hidden = in_channels * expand
+        with self.name_scope():
+            self.body = nn.HybridSequential(prefix="")
+            self.body.add(conv_bn(hidden, 1, act="relu"), conv_bn(hidden, 3, stride, groups=hidden, act="relu"),
+                          conv_bn(channels, 1, act=None))
+
+    def hybrid_forward(self, F, x):
+        y = self.body(x)
+        return x + y if self.use_res else y
+
+
+class PFLD(_LandmarkNet):
+    """PFLD: a MobileNetV2-style backbone, multi-scale fusion, and an auxiliary pose head.
+
+    The auxiliary head (training only) predicts pitch, yaw, roll in radians
+    from the 28x28 stage; the export keeps only the landmarks.  ``width``
+    scales every channel count (PFLD uses 0.25 and 1.0).
+    """
+
+    outputs = ("landmarks", "euler")
+    deploy = {"keep": (0,), "softmax": ()}
+
+    def __init__(self, num_points=98, width=1.0, input_size=112, input_channels=3, **kwargs):
+        super().__init__(**kwargs)
+        self._init_meta(num_points, input_size, input_channels)
+
+        def ch(c):
+            return max(8, int(round(c * width)))
+
+        with self.name_scope():
+            self.norm = Normalize()
+            self.stem = nn.HybridSequential(prefix="stem_")
+            self.stem.add(conv_bn(ch(64), 3, 2), conv_bn(ch(64), 3, 1, groups=ch(64)))  # 56x56
+            self.stage3 = nn.HybridSequential(prefix="s3_")
+            self.stage3.add(InvertedResidual(ch(64), ch(64), 2, 2))  # 28x28
+            for _ in range(4):
+                self.stage3.add(InvertedResidual(ch(64), ch(64), 1, 2))
+            self.stage4 = nn.HybridSequential(prefix="s4_")
+            self.stage4.add(InvertedResidual(ch(64), ch(128), 2, 2))  # 14x14
+            for _ in range(6):
+                self.stage4.add(InvertedResidual(ch(128), ch(128), 1, 4))
+            self.stage4.add(InvertedResidual(ch(128), ch(16), 1, 2))
+            self.conv7 = conv_bn(ch(32), 3, 2)  # 7x7
+            self.conv8 = conv_bn(ch(128), 7, 1, pad=0, bn=False)  # 1x1
+            self.fc = nn.Dense(2 * num_points, prefix="lmk_")
+            self.aux = nn.HybridSequential(prefix="aux_")
+            self.aux.add(conv_bn(ch(128), 3, 2), conv_bn(ch(128), 3, 1), conv_bn(ch(32), 3, 2),
+                         conv_bn(ch(128), 7, 1, pad=0), nn.Flatten(), nn.Dense(32), nn.Activation("relu"), nn.Dense(3))
+
+    def hybrid_forward(self, F, x):
+        x = self.stem(self.norm(x))
+        s3 = self.stage3(x)
+        s4 = self.stage4(s3)
+        s7 = self.conv7(s4)
+        s8 = self.conv8(s7)
+        fused = F.concat(F.contrib.AdaptiveAvgPooling2D(s4, output_size=1).flatten(),
+                         F.contrib.AdaptiveAvgPooling2D(s7, output_size=1).flatten(), s8.flatten(), dim=1)
+        return self.fc(fused), self.aux(s3)

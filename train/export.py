@@ -1,0 +1,60 @@
+"""Export a trained network: ``model-symbol.json``, ``model-0000.params``, ``model-meta.json``.
+
+The export holds only the deploy outputs (PFLD's pose head and other
+training-only branches are dropped) and the network's own normalisation, so
+``deploy/`` needs nothing else.  Training calls it at the end; to re-export a run:
+
+    python train/export.py RUN_DIR [--params RUN_DIR/last.params]
+"""
+import argparse
+import json
+import os
+import sys
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def export_network(net, meta, prefix):
+    """Export ``net`` (already holding its trained parameters) to ``prefix``-symbol/params/meta."""
+    import mxnet as mx
+    from symbols.common import DeployBlock
+    net.collect_params().reset_ctx(mx.cpu())
+    deploy = DeployBlock(net, net.deploy["keep"], net.deploy["softmax"])
+    deploy.hybridize()
+    deploy(mx.nd.zeros(tuple(meta["input"]["shape"])))
+    deploy.export(prefix, epoch=0)
+    with open(prefix + "-meta.json", "w") as f:
+        json.dump(meta, f, indent=1)
+    return prefix
+
+
+def export_run(task, args, net, run_dir, metrics=None, params=None):
+    params = params or os.path.join(run_dir, "best.params")
+    if os.path.exists(params):
+        net.load_parameters(params, ctx=net.collect_params().list_ctx())
+    meta = task.export_meta(args, net)
+    meta["metrics"] = metrics
+    meta["params_file"] = os.path.basename(params)
+    return export_network(net, meta, os.path.join(run_dir, "model"))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Export a run's network for deploy/")
+    ap.add_argument("run_dir")
+    ap.add_argument("--params", help="default: RUN_DIR/best.params")
+    a = ap.parse_args(argv)
+    with open(os.path.join(a.run_dir, "args.json")) as f:
+        saved = json.load(f)
+    args = argparse.Namespace(**saved)
+    from train.tasks import make_task
+    task = make_task(saved.get("task_name", "landmarks"), args)
+    import mxnet as mx
+    net = task.network(args)
+    net.initialize(ctx=mx.cpu())
+    net(mx.nd.zeros((1, net.input_channels, net.input_size, net.input_size)))
+    return export_run(task, args, net, a.run_dir, None, a.params)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The landmark task for the shared loop: data, network, loss and metrics."""
+import numpy as np
+
+from recordio import geometry, metrics
+from recordio.dataset import RecordDataset
+from recordio.schema import get_schema, read_meta
+from recordio.transforms import LandmarkTransform
+from train.loop import Task
+
+
+def add_args(ap):
+    g = ap.add_argument_group("landmarks")
+    g.add_argument("--model", default="course_stage1")
+    g.add_argument("--loss", default="huber", choices=("l2", "huber", "smooth_l1", "wing", "l1", "pfld"))
+    g.add_argument("--rho", type=float, default=5.0, help="Huber threshold in input px (the seed uses 5)")
+    g.add_argument("--channels", type=int, help="input channels (default: the network's)")
+    g.add_argument("--flip", type=float, default=0.5)
+    g.add_argument("--rotate", type=float, default=20.0)
+    g.add_argument("--scale", type=float, default=0.1, help="zoom range 1 +- scale")
+    g.add_argument("--shift", type=float, default=0.06)
+    g.add_argument("--color", type=float, default=0.3)
+    g.add_argument("--pos_weight", type=float, default=1.0, help="stage 3: cross-entropy weight of faces")
+    g.add_argument("--neg_weight", type=float, default=1.0, help="stage 3: cross-entropy weight of non-faces")
+    return ap
+
+
+def photo_points(points_px, labels, layout):
+    """Map (N, K, 2) crop-px points back to original-photo px with each label's affine."""
+    A = layout.get(labels, "affine").reshape(-1, 2, 3)
+    return np.einsum("nij,nkj->nki", A[:, :, :2], points_px) + A[:, None, :, 2]
+
+
+class LandmarkTask(Task):
+    name = "landmarks"
+    metric = "nme"
+
+    def __init__(self, args):
+        self.args = args
+        meta = read_meta(args.train or args.val)
+        self.schema = get_schema(meta["schema"])
+        self.layout = meta["_layout"]
+        self.archive_meta = meta
+        self._net = None
+
+    def network(self, args):
+        from symbols import get_model
+        kw = {"num_points": self.schema.num_points}
+        if args.channels:
+            kw["input_channels"] = args.channels
+        net = get_model(args.model, **kw)
+        self._net = net
+        self.size = net.input_size
+        self.channels = net.input_channels
+        return net
+
+    def _transform(self, train):
+        a = self.args
+        return LandmarkTransform(self.schema, self.size, self.channels, train=train, flip=a.flip, rotate=a.rotate,
+                                 scale=(1 - a.scale, 1 + a.scale), shift=a.shift, color=a.color)
+
+    def datasets(self, args, part_index, num_parts):
+        if self._net is None:
+            self.network(args)
+        train = RecordDataset(args.train, self._transform(True), part_index, num_parts) if args.train else None
+        val = RecordDataset(args.val, self._transform(False)) if args.val else None
+        return train, val
+
+    def _field(self, label, name):
+        off, n = self.layout.offsets[name]
+        return label.slice_axis(axis=1, begin=off, end=off + n)
+
+    def loss(self, outputs, label):
+        from train.losses import LandmarkLoss, MaskedFaceLoss, PFLDLoss
+        a = self.args
+        target = self._field(label, "points") / self.size
+        face = self._field(label, "face").reshape((-1,))
+        pred = outputs[0]
+        if a.loss == "pfld":
+            if len(outputs) < 2:
+                raise ValueError("--loss pfld needs a network with the auxiliary pose head (pfld_*)")
+            return PFLDLoss(self.size)(pred, target, outputs[1], self._field(label, "euler"),
+                                       self._field(label, "attributes")) * face
+        lmk = LandmarkLoss(a.loss, self.size, rho=a.rho)
+        if "face_logits" in self._net.outputs:
+            return MaskedFaceLoss(lmk, a.pos_weight, a.neg_weight)(pred, target, outputs[1], face)
+        return lmk(pred, target) * face
+
+    def evaluate(self, outputs, labels):
+        L = self.layout
+        face = L.get(labels, "face")[:, 0] > 0.5
+        out = {}
+        if face.any():
+            pred = outputs[0][face].reshape(-1, self.schema.num_points, 2) * self.size
+            gt = L.get(labels[face], "points").reshape(-1, self.schema.num_points, 2)
+            nmes = metrics.nme(photo_points(pred, labels[face], L), photo_points(gt, labels[face], L), self.schema)
+            rep = metrics.landmark_report(nmes)
+            out.update(nme=rep["nme"], nme_median=rep["nme_median"], fr=rep["fr"], auc=rep["auc"])
+        if "face_logits" in self._net.outputs:
+            logits = outputs[1]
+            cls = metrics.classification_report(logits[:, 1] > logits[:, 0], face)
+            out.update(face_acc=cls["accuracy"], face_acc_pos=cls["positives"], face_acc_neg=cls["negatives"])
+        return out
+
+    def export_meta(self, args, net):
+        outputs = [{"name": "landmarks", "shape": [2 * self.schema.num_points],
+                    "unit": "share of the input side; x, y per point (multiply by the input size for crop px)"}]
+        if "face_logits" in net.outputs:
+            outputs.append({"name": "face_prob", "shape": [2], "unit": "softmax over [non-face, face]"})
+        return {"task": "landmarks", "schema": self.schema.name, "model": args.model,
+                "input": {"name": "data", "shape": [1, self.channels, self.size, self.size],
+                          "colour": "gray" if self.channels == 1 else "bgr", "value_range": [0, 255],
+                          "layout": "NCHW"},
+                "outputs": outputs, "crop": self.archive_meta.get("crop"),
+                "source_format": self.archive_meta.get("source_format")}

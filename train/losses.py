@@ -1,0 +1,85 @@
+"""Loss blocks.  Landmark losses see coordinates in input pixels (``scale`` = input side), so
+Huber's rho and Wing's w, epsilon keep their usual pixel meaning.  Each returns one loss per
+sample, (N,); the Trainer divides the summed gradient by the batch size.
+"""
+import math
+
+from mxnet.gluon.loss import Loss
+
+
+class LandmarkLoss(Loss):
+    """Point-wise regression loss on (N, 2K) landmarks given as shares of the input side.
+
+    kind : 'l2' (squared distance), 'huber' (rho px, the seed uses 5), 'smooth_l1'
+        (sigma=1 on px), 'wing' (w px, epsilon px), 'l1'.
+    """
+
+    def __init__(self, kind="huber", scale=112.0, rho=5.0, wing_w=10.0, wing_eps=2.0, weight=None, batch_axis=0,
+                 **kwargs):
+        super().__init__(weight, batch_axis, **kwargs)
+        if kind not in ("l2", "huber", "smooth_l1", "wing", "l1"):
+            raise ValueError("unknown landmark loss %r (l2, huber, smooth_l1, wing, l1)" % kind)
+        self.kind, self.scale, self.rho = kind, float(scale), float(rho)
+        self.wing_w, self.wing_eps = float(wing_w), float(wing_eps)
+        self.wing_c = self.wing_w - self.wing_w * math.log(1 + self.wing_w / self.wing_eps)
+
+    def pointwise(self, F, pred, target):
+        d = F.abs(pred - target) * self.scale
+        if self.kind == "l2":
+            return F.square(d)
+        if self.kind == "l1":
+            return d
+        if self.kind == "huber":
+            return F.where(d > self.rho, d - 0.5 * self.rho, 0.5 / self.rho * F.square(d))
+        if self.kind == "smooth_l1":
+            return F.smooth_l1(d, scalar=1.0)
+        return F.where(d < self.wing_w, self.wing_w * F.log(1 + d / self.wing_eps), d - self.wing_c)
+
+    def hybrid_forward(self, F, pred, target, sample_weight=None):
+        return F.mean(self.pointwise(F, pred, target), axis=1)
+
+
+class PFLDLoss(Loss):
+    """PFLD's attribute- and angle-weighted L2, with the published code's faults fixed.
+
+    ``loss_n = w_attr_n * w_angle_n * sum_points |d|^2`` where
+    ``w_angle = 1 + sum_k (1 - cos(pred_k - gt_k))`` over pitch, yaw, roll in
+    radians, and ``w_attr = 1 + sum_c a_c / share_c`` over the WFLW attributes,
+    ``share_c`` their share in the batch.  Both are at least 1: a face with no
+    attribute and a perfectly predicted pose keeps its landmark loss (the
+    original gives it weight 0 and compares degrees with radians).
+    """
+
+    def __init__(self, scale=112.0, batch_axis=0, **kwargs):
+        super().__init__(None, batch_axis, **kwargs)
+        self.scale = float(scale)
+
+    def hybrid_forward(self, F, pred, target, euler_pred, euler_gt_deg, attributes):
+        sq = F.mean(F.square((pred - target) * self.scale), axis=1) * 2  # mean squared point distance, px^2
+        delta = euler_pred - euler_gt_deg * (math.pi / 180.0)
+        w_angle = 1 + F.sum(1 - F.cos(delta), axis=1)
+        share = F.mean(attributes, axis=0, keepdims=True)
+        inv = F.where(share > 0, 1.0 / F.maximum(share, 1e-6), F.zeros_like(share))
+        w_attr = 1 + F.mean(F.broadcast_mul(attributes, inv), axis=1)
+        return w_attr * w_angle * sq
+
+
+class MaskedFaceLoss(Loss):
+    """Stage 3: weighted cross-entropy on face / non-face plus a landmark loss only positives add to.
+
+    ``loss = ce_weight * w_y * CE(logits, y) + y * lmk / max(share of positives, 1/N)``
+    with ``w_1 = pos_weight``, ``w_0 = neg_weight``.
+    """
+
+    def __init__(self, landmark_loss, pos_weight=1.0, neg_weight=1.0, ce_weight=1.0, batch_axis=0, **kwargs):
+        super().__init__(None, batch_axis, **kwargs)
+        self.landmark_loss = landmark_loss
+        self.pos_weight, self.neg_weight, self.ce_weight = pos_weight, neg_weight, ce_weight
+
+    def hybrid_forward(self, F, pred, target, logits, face):
+        logp = F.log_softmax(logits, axis=-1)
+        ce = -F.pick(logp, face, axis=-1)
+        w = face * self.pos_weight + (1 - face) * self.neg_weight
+        share = F.maximum(F.mean(face), 1.0 / 1024)
+        lmk = self.landmark_loss(pred, target) * face
+        return self.ce_weight * w * ce + F.broadcast_div(lmk, share)

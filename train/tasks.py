@@ -1,0 +1,8 @@
+"""Task registry for scripts that rebuild a run from its args.json."""
+
+
+def make_task(name, args):
+    if name == "landmarks":
+        from train.landmark_task import LandmarkTask
+        return LandmarkTask(args)
+    raise ValueError("unknown task %r (landmarks)" % name)

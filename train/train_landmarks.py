@@ -1,0 +1,105 @@
+"""Train, test, finetune or predict with a landmark network.
+
+Examples
+--------
+python train/train_landmarks.py --train out/c21/train --val out/c21/test --model course_stage3 --out runs/c21
+python train/train_landmarks.py --phase finetune --finetune runs/c21/best.params --freeze 'trunk' ... --out runs/ft
+python train/train_landmarks.py --phase test --val out/c21/test --out runs/c21
+python train/train_landmarks.py --phase predict --image photo.jpg --box 10,20,110,140 --out runs/c21
+"""
+import argparse
+import json
+import os
+import sys
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from train import landmark_task, loop  # noqa: E402
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--phase", choices=("train", "test", "finetune", "predict"), default="train")
+    ap.add_argument("--params", help="test/predict: parameters to use (default: OUT/best.params)")
+    ap.add_argument("--image", help="predict: a photo")
+    ap.add_argument("--box", help="predict: face box x1,y1,x2,y2 in photo px (default: the whole photo)")
+    ap.add_argument("--draw", help="predict: where to write the photo with the points (default OUT/predict.jpg)")
+    loop.add_common_args(ap)
+    landmark_task.add_args(ap)
+    ap.set_defaults(task_name="landmarks")
+    args = ap.parse_args(argv)
+    if args.phase == "finetune" and not args.finetune:
+        ap.error("--phase finetune needs --finetune PARAMS")
+    if args.phase in ("train", "finetune") and not args.train:
+        ap.error("--phase %s needs --train" % args.phase)
+    return args
+
+
+def _load(args):
+    import mxnet as mx
+    saved = os.path.join(args.out, "args.json")
+    if os.path.exists(saved) and args.phase in ("test", "predict"):
+        with open(saved) as f:
+            for k, v in json.load(f).items():
+                if k in ("model", "channels", "train") and (getattr(args, k, None) in (None, "course_stage1")):
+                    setattr(args, k, v)
+    task = landmark_task.LandmarkTask(args)
+    net = task.network(args)
+    net.load_parameters(args.params or os.path.join(args.out, "best.params"), ctx=mx.cpu())
+    net.hybridize()
+    return task, net
+
+
+def test(args):
+    from mxnet import gluon
+    import mxnet as mx
+    task, net = _load(args)
+    _, val = task.datasets(argparse.Namespace(**{**vars(args), "train": None}), 0, 1)
+    outs, labels = loop.predict(net, gluon.data.DataLoader(val, batch_size=64), [mx.cpu()])
+    result = task.evaluate(outs, labels)
+    print(json.dumps(result, indent=1))
+    return result
+
+
+def predict(args):
+    import cv2
+    import mxnet as mx
+    import numpy as np
+    from recordio import geometry
+    task, net = _load(args)
+    img = cv2.imread(args.image)
+    if img is None:
+        raise SystemExit("error: cannot read image %s" % args.image)
+    h, w = img.shape[:2]
+    box = [float(v) for v in args.box.split(",")] if args.box else [0, 0, w, h]
+    crop_box = geometry.crop_box_from_recipe(box, (w, h), task.archive_meta.get("crop"))
+    to_crop = geometry.box_to_crop_affine(crop_box, net.input_size, net.input_size)
+    crop = geometry.warp(img, to_crop, net.input_size, net.input_size)
+    if net.input_channels == 1:
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[:, :, None]
+    x = mx.nd.array(crop.transpose(2, 0, 1)[None].astype(np.float32))
+    out = net(x)
+    pts = out[0].asnumpy().reshape(-1, 2) * net.input_size
+    photo = geometry.apply_affine(geometry.invert_affine(to_crop), pts)
+    for px, py in photo:
+        cv2.circle(img, (int(round((px - 0.5) * 4)), int(round((py - 0.5) * 4))), 8, (0, 255, 0), -1, cv2.LINE_AA, 2)
+    path = args.draw or os.path.join(args.out, "predict.jpg")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    cv2.imwrite(path, img)
+    print("points drawn on %s -> %s" % (args.image, path))
+    return photo
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.phase in ("train", "finetune"):
+        return loop.fit(landmark_task.LandmarkTask(args), args)
+    if args.phase == "test":
+        return test(args)
+    return predict(args)
+
+
+if __name__ == "__main__":
+    main()
