@@ -334,6 +334,12 @@ def apply_affine(A, points):
     return p @ A[:, :2].T + A[:, 2]
 
 
+def apply_affines(A, points):
+    """Map a batch of (N, K, 2) points, each set by its own 2x3 affine (N, 2, 3) or (N, 6)."""
+    A = np.asarray(A, dtype=np.float64).reshape(-1, 2, 3)
+    return np.einsum("nij,nkj->nki", A[:, :, :2], np.asarray(points, dtype=np.float64)) + A[:, None, :, 2]
+
+
 def similarity_affine(centre, angle_deg, scale, shift=(0.0, 0.0)):
     """Rotate by ``angle_deg`` (clockwise in the image) and scale about ``centre``, then shift."""
     a = np.radians(angle_deg)

@@ -24,12 +24,6 @@ def add_args(ap):
     return ap
 
 
-def photo_points(points_px, labels, layout):
-    """Map (N, K, 2) crop-px points back to original-photo px with each label's affine."""
-    A = layout.get(labels, "affine").reshape(-1, 2, 3)
-    return np.einsum("nij,nkj->nki", A[:, :, :2], points_px) + A[:, None, :, 2]
-
-
 class LandmarkTask(Task):
     name = "landmarks"
     metric = "nme"
@@ -92,7 +86,8 @@ class LandmarkTask(Task):
         if face.any():
             pred = outputs[0][face].reshape(-1, self.schema.num_points, 2) * self.size
             gt = L.get(labels[face], "points").reshape(-1, self.schema.num_points, 2)
-            nmes = metrics.nme(photo_points(pred, labels[face], L), photo_points(gt, labels[face], L), self.schema)
+            A = L.get(labels[face], "affine")
+            nmes = metrics.nme(geometry.apply_affines(A, pred), geometry.apply_affines(A, gt), self.schema)
             rep = metrics.landmark_report(nmes)
             out.update(nme=rep["nme"], nme_median=rep["nme_median"], fr=rep["fr"], auc=rep["auc"])
         if "face_logits" in self._net.outputs:

@@ -1,0 +1,103 @@
+"""Predict landmarks on photos, with face boxes from a label file, to JSON Lines in photo pixels.
+
+    python deploy/predict.py --model RUN_DIR/model --labels DIR/label.txt --format course21 --out preds.jsonl
+
+One line per face: {"image": path as given, "box": [x1, y1, x2, y2], "points": [[x, y], ...],
+"face_score": p}.  Images are looked up beside the label file (or in --images).  The crop around
+each box is the one the model was trained on (its meta's crop recipe).
+"""
+import argparse
+import json
+import os
+import sys
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from recordio import geometry, labelfiles  # noqa: E402
+
+READERS = {"course21": labelfiles.read_course21, "wflw": labelfiles.read_wflw, "coco": labelfiles.read_coco}
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True, help="export prefix, e.g. RUN_DIR/model")
+    ap.add_argument("--labels", required=True, help="label file with the face boxes")
+    ap.add_argument("--format", required=True, choices=sorted(READERS))
+    ap.add_argument("--images", help="image folder (default: beside the label file)")
+    ap.add_argument("--out", required=True, help="JSON Lines output")
+    ap.add_argument("--draw", help="folder for the photos with predicted points drawn")
+    ap.add_argument("--batch_size", type=int, default=32)
+    ap.add_argument("--mkldnn", action="store_true")
+    return ap.parse_args(argv)
+
+
+def crops_for(img, boxes, predictor, recipe):
+    """Input crops for ``boxes`` of one photo and the affines taking crop px back to photo px."""
+    h, w = img.shape[:2]
+    inputs, to_photo = [], []
+    for box in boxes:
+        cb = geometry.crop_box_from_recipe(box, (w, h), recipe)
+        A = geometry.box_to_crop_affine(cb, predictor.size, predictor.size)
+        inputs.append(predictor.prepare(geometry.warp(img, A, predictor.size, predictor.size)))
+        to_photo.append(geometry.invert_affine(A))
+    return inputs, to_photo
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from deploy.predictor import Predictor
+    predictor = Predictor(args.model, mkldnn=args.mkldnn)
+    entries, errors = READERS[args.format](args.labels)
+    for e in errors:
+        print("skipped %s" % e, file=sys.stderr)
+    image_dir = args.images or os.path.dirname(os.path.abspath(args.labels))
+    by_image = {}
+    for e in entries:
+        if e.box is None:
+            print("skipped %s:%d: no face box" % (e.file, e.line), file=sys.stderr)
+            continue
+        by_image.setdefault(e.image, []).append(e)
+    recipe = predictor.meta.get("crop")
+    written = 0
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    with open(args.out, "w") as out:
+        for name, faces in tqdm(by_image.items(), desc="predicting", unit="photo", mininterval=0.5):
+            path = labelfiles.resolve_image(name, image_dir)
+            img = cv2.imread(path)
+            if img is None:
+                print("skipped %s: cannot read image %s" % (faces[0].file, path), file=sys.stderr)
+                continue
+            inputs, to_photo = crops_for(img, [f.box for f in faces], predictor, recipe)
+            res = {}
+            for s in range(0, len(inputs), args.batch_size):
+                part = predictor(np.stack(inputs[s:s + args.batch_size]))
+                for k, v in part.items():
+                    res.setdefault(k, []).append(v)
+            res = {k: np.concatenate(v) for k, v in res.items()}
+            for k, f in enumerate(faces):
+                pts = geometry.apply_affine(to_photo[k], res["landmarks"][k])
+                rec = {"image": name, "box": [round(float(v), 2) for v in f.box],
+                       "points": np.round(pts, 2).tolist()}
+                if "face_prob" in res:
+                    rec["face_score"] = round(float(res["face_prob"][k]), 4)
+                out.write(json.dumps(rec) + "\n")
+                written += 1
+                if args.draw:
+                    for x, y in pts:
+                        cv2.circle(img, (int(round((x - 0.5) * 4)), int(round((y - 0.5) * 4))), 8, (0, 255, 0), -1,
+                                   cv2.LINE_AA, 2)
+            if args.draw:
+                os.makedirs(args.draw, exist_ok=True)
+                cv2.imwrite(os.path.join(args.draw, os.path.basename(name)), img)
+    print("%d faces -> %s" % (written, args.out))
+    return written
+
+
+if __name__ == "__main__":
+    main()

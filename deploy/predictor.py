@@ -1,0 +1,76 @@
+"""Inference from exported files only (``model-symbol.json``, ``model-0000.params``, ``model-meta.json``).
+
+>>> p = Predictor("runs/c21/model")
+>>> out = p(batch)          # batch: (N, C, S, S) raw pixels, uint8 or float
+>>> out["landmarks"].shape  # (N, K, 2) in crop px of the S x S input
+"""
+import json
+import os
+import warnings
+
+import numpy as np
+
+
+class Predictor:
+    """An exported network.
+
+    Parameters
+    ----------
+    prefix : path of the export without ``-symbol.json`` (e.g. ``RUN_DIR/model``).
+    ctx : MXNet context (default CPU).
+    mkldnn : fuse the graph with MXNet's MKLDNN subgraph backend (CPU; several times faster at batch 1).
+    """
+
+    def __init__(self, prefix, ctx=None, mkldnn=False):
+        import mxnet as mx
+        from mxnet import gluon
+        if prefix.endswith("-symbol.json"):
+            prefix = prefix[: -len("-symbol.json")]
+        for suffix in ("-symbol.json", "-0000.params", "-meta.json"):
+            if not os.path.exists(prefix + suffix):
+                raise FileNotFoundError("%s%s not found: an export has -symbol.json, -0000.params and -meta.json"
+                                        % (prefix, suffix))
+        with open(prefix + "-meta.json") as f:
+            self.meta = json.load(f)
+        self.ctx = ctx or mx.cpu()
+        inp = self.meta["input"]
+        self.channels, self.size = inp["shape"][1], inp["shape"][2]
+        with warnings.catch_warnings():  # imports cannot know the input's dtype until the first call
+            warnings.filterwarnings("ignore", "Cannot decide type")
+            self.net = gluon.SymbolBlock.imports(prefix + "-symbol.json", [inp["name"]], prefix + "-0000.params",
+                                                 ctx=self.ctx)
+        if mkldnn:
+            self.net.optimize_for(mx.nd.zeros(tuple(inp["shape"]), ctx=self.ctx), backend="MKLDNN")
+        self.net.hybridize(static_alloc=True)
+        self.output_names = [o["name"] for o in self.meta["outputs"]]
+
+    def raw(self, batch):
+        """Network outputs (list of numpy arrays) for a (N, C, S, S) batch of raw pixels."""
+        import mxnet as mx
+        x = mx.nd.array(np.asarray(batch, dtype=np.float32), ctx=self.ctx)
+        out = self.net(x)
+        out = out if isinstance(out, (list, tuple)) else [out]
+        return [o.asnumpy() for o in out]
+
+    def __call__(self, batch):
+        """Named outputs; landmarks come back as (N, K, 2) crop pixels."""
+        outs = dict(zip(self.output_names, self.raw(batch)))
+        if "landmarks" in outs:
+            outs["landmarks"] = outs["landmarks"].reshape(len(outs["landmarks"]), -1, 2) * self.size
+        if "face_prob" in outs:
+            outs["face_prob"] = outs["face_prob"][:, 1]
+        return outs
+
+    def prepare(self, crop):
+        """An HxWx3 BGR (or HxW gray) crop of the model's input size to one (C, S, S) input."""
+        import cv2
+        if crop.shape[0] != self.size or crop.shape[1] != self.size:
+            raise ValueError("crop is %dx%d, the model takes %dx%d" % (crop.shape[1], crop.shape[0], self.size,
+                                                                       self.size))
+        if crop.ndim == 2:
+            crop = crop[:, :, None]
+        if self.channels == 1 and crop.shape[2] == 3:
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[:, :, None]
+        elif self.channels == 3 and crop.shape[2] == 1:
+            crop = np.repeat(crop, 3, axis=2)
+        return crop.transpose(2, 0, 1)
