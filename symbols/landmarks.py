@@ -163,22 +163,27 @@ class PFLD(_LandmarkNet):
         with self.name_scope():
             self.norm = Normalize()
             self.stem = nn.HybridSequential(prefix="stem_")
-            self.stem.add(conv_bn(ch(64), 3, 2), conv_bn(ch(64), 3, 1, groups=ch(64)))  # 56x56
+            with self.stem.name_scope():
+                self.stem.add(conv_bn(ch(64), 3, 2), conv_bn(ch(64), 3, 1, groups=ch(64)))  # 56x56
             self.stage3 = nn.HybridSequential(prefix="s3_")
-            self.stage3.add(InvertedResidual(ch(64), ch(64), 2, 2))  # 28x28
-            for _ in range(4):
-                self.stage3.add(InvertedResidual(ch(64), ch(64), 1, 2))
+            with self.stage3.name_scope():
+                self.stage3.add(InvertedResidual(ch(64), ch(64), 2, 2))  # 28x28
+                for _ in range(4):
+                    self.stage3.add(InvertedResidual(ch(64), ch(64), 1, 2))
             self.stage4 = nn.HybridSequential(prefix="s4_")
-            self.stage4.add(InvertedResidual(ch(64), ch(128), 2, 2))  # 14x14
-            for _ in range(6):
-                self.stage4.add(InvertedResidual(ch(128), ch(128), 1, 4))
-            self.stage4.add(InvertedResidual(ch(128), ch(16), 1, 2))
-            self.conv7 = conv_bn(ch(32), 3, 2)  # 7x7
-            self.conv8 = conv_bn(ch(128), 7, 1, pad=0, bn=False)  # 1x1
+            with self.stage4.name_scope():
+                self.stage4.add(InvertedResidual(ch(64), ch(128), 2, 2))  # 14x14
+                for _ in range(6):
+                    self.stage4.add(InvertedResidual(ch(128), ch(128), 1, 4))
+                self.stage4.add(InvertedResidual(ch(128), ch(16), 1, 2))
+            self.conv7 = conv_bn(ch(32), 3, 2, prefix="conv7_")  # 7x7
+            self.conv8 = conv_bn(ch(128), 7, 1, pad=0, bn=False, prefix="conv8_")  # 1x1
             self.fc = nn.Dense(2 * num_points, prefix="lmk_")
             self.aux = nn.HybridSequential(prefix="aux_")
-            self.aux.add(conv_bn(ch(128), 3, 2), conv_bn(ch(128), 3, 1), conv_bn(ch(32), 3, 2),
-                         conv_bn(ch(128), 7, 1, pad=0), nn.Flatten(), nn.Dense(32), nn.Activation("relu"), nn.Dense(3))
+            with self.aux.name_scope():
+                self.aux.add(conv_bn(ch(128), 3, 2), conv_bn(ch(128), 3, 1), conv_bn(ch(32), 3, 2),
+                             conv_bn(ch(128), 7, 1, pad=0), nn.Flatten(), nn.Dense(32), nn.Activation("relu"),
+                             nn.Dense(3))
 
     def hybrid_forward(self, F, x):
         x = self.stem(self.norm(x))

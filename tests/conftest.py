@@ -38,3 +38,13 @@ def synth_mc4(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("synth_mc4"))
     truth = write_mc4(out, 40, seed=5, jobs=1, test_ratio=0.25)
     return out, truth
+
+
+@pytest.fixture(scope="session")
+def course21_archive(tmp_path_factory, synth_course21):
+    """The synthetic course21 faces packed: (train prefix, test prefix)."""
+    from tools import make_rec
+    src, _ = synth_course21
+    out = str(tmp_path_factory.mktemp("course21_rec"))
+    make_rec.main(["course21", os.path.join(src, "I"), "--out", out, "-j", "1", "--test_ratio", "0.3"])
+    return os.path.join(out, "train"), os.path.join(out, "test")

@@ -19,6 +19,7 @@ def add_args(ap):
     g.add_argument("--scale", type=float, default=0.1, help="zoom range 1 +- scale")
     g.add_argument("--shift", type=float, default=0.06)
     g.add_argument("--color", type=float, default=0.3)
+    g.add_argument("--gray", type=float, default=0.1, help="probability of a grayscale colour sample")
     g.add_argument("--pos_weight", type=float, default=1.0, help="stage 3: cross-entropy weight of faces")
     g.add_argument("--neg_weight", type=float, default=1.0, help="stage 3: cross-entropy weight of non-faces")
     return ap
@@ -50,7 +51,7 @@ class LandmarkTask(Task):
     def _transform(self, train):
         a = self.args
         return LandmarkTransform(self.schema, self.size, self.channels, train=train, flip=a.flip, rotate=a.rotate,
-                                 scale=(1 - a.scale, 1 + a.scale), shift=a.shift, color=a.color)
+                                 scale=(1 - a.scale, 1 + a.scale), shift=a.shift, color=a.color, gray=a.gray)
 
     def datasets(self, args, part_index, num_parts):
         if self._net is None:

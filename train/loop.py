@@ -83,7 +83,7 @@ class Task:
         raise NotImplementedError
 
 
-def setup_logging(run_dir):
+def setup_logging(run_dir, filename="train.log"):
     os.makedirs(run_dir, exist_ok=True)
     root = logging.getLogger()
     root.setLevel(logging.INFO)
@@ -91,7 +91,7 @@ def setup_logging(run_dir):
     for h in list(root.handlers):
         if getattr(h, "_train_run", False):
             root.removeHandler(h)
-    fh = logging.FileHandler(os.path.join(run_dir, "train.log"))
+    fh = logging.FileHandler(os.path.join(run_dir, filename))
     sh = logging.StreamHandler(sys.stdout)
     for h in (fh, sh):
         h.setFormatter(fmt)
@@ -129,9 +129,11 @@ def lr_scheduler(args, steps_per_epoch):
     steps = [int(s) * steps_per_epoch for s in args.lr_steps.split(",") if s.strip()]
     if not steps:
         steps = [int(total * 0.6), int(total * 0.85)]
-    return mx.lr_scheduler.MultiFactorScheduler(step=[max(s, warm + 1) for s in steps], factor=args.lr_factor,
-                                                base_lr=args.lr, warmup_steps=warm,
-                                                warmup_begin_lr=args.lr * 0.01)
+    steps = sorted({s for s in steps if s > warm})  # MultiFactorScheduler needs increasing steps past warm-up
+    if not steps:
+        return None  # too short a run for any drop: a constant rate
+    return mx.lr_scheduler.MultiFactorScheduler(step=steps, factor=args.lr_factor, base_lr=args.lr,
+                                                warmup_steps=warm, warmup_begin_lr=args.lr * 0.01)
 
 
 def _kvstore(args):
@@ -167,9 +169,9 @@ def fit(task, args):
 
     devices.use_all_cores()
     run_dir = args.out
-    setup_logging(run_dir)
-    ctx = devices.contexts(args.gpu_ids)
     kv, rank, num_workers = _kvstore(args)
+    setup_logging(run_dir, "train.log" if rank == 0 else "train-worker%d.log" % rank)
+    ctx = devices.contexts(args.gpu_ids)
     mx.random.seed(args.seed + rank)
     np.random.seed(args.seed + rank)
     if rank == 0:
@@ -215,7 +217,10 @@ def fit(task, args):
     if not args.no_hybridize:
         net.hybridize(static_alloc=True, static_shape=False)
 
-    opt = {"learning_rate": args.lr, "wd": args.wd, "lr_scheduler": lr_scheduler(args, steps)}
+    opt = {"learning_rate": args.lr, "wd": args.wd}
+    schedule = lr_scheduler(args, steps)
+    if schedule is not None:
+        opt["lr_scheduler"] = schedule
     if args.optimizer == "sgd":
         opt["momentum"] = args.momentum
     trainable = {k: v for k, v in net.collect_params().items() if v.grad_req != "null"}
@@ -265,7 +270,8 @@ def fit(task, args):
         improved = best is None or (metric < best if task.lower_is_better else metric > best)
         if rank == 0:
             net.save_parameters(os.path.join(run_dir, "last.params"))
-            trainer.save_states(os.path.join(run_dir, "last.states"))
+            if not args.kvstore.startswith("dist"):  # with a distributed kvstore the servers hold the states
+                trainer.save_states(os.path.join(run_dir, "last.states"))
             if improved:
                 best = metric
                 best_metrics = dict(row)
@@ -278,6 +284,8 @@ def fit(task, args):
         log.info("epoch %d done in %.1fs: %s%s", epoch, train_time,
                  ", ".join("%s %.5g" % (k, v) for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"),
                  " (best)" if improved else "")
+    if rank > 0:  # every worker's final weights, to check that synchronous training kept them identical
+        net.save_parameters(os.path.join(run_dir, "last-worker%d.params" % rank))
     if rank == 0:
         if best_metrics is None and history:
             best_metrics = history[-1]

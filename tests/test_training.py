@@ -1,0 +1,146 @@
+import json
+import os
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from train import train_landmarks
+
+FAST = ["--num_workers", "0", "--log_interval", "0", "--flip", "0", "--rotate", "0", "--scale", "0", "--shift", "0",
+        "--color", "0", "--gray", "0", "--warmup_epochs", "0"]
+
+
+def _fit(tmp_path, name, archives, *extra):
+    train, test = archives
+    out = str(tmp_path / name)
+    args = ["--train", train, "--out", out, "--model", "course_stage1", "--epochs", "1"] + FAST + list(extra)
+    return out, train_landmarks.main(args)
+
+
+def _params(path):
+    return {k: v.asnumpy() for k, v in mx.nd.load(path).items()}
+
+
+def test_one_step_on_two_cpu_contexts_equals_one_context(tmp_path, course21_archive):
+    common = ["--max_batches", "1", "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0", "--wd", "0",
+              "--lr_mode", "step", "--no_export"]
+    a, _ = _fit(tmp_path, "two", course21_archive, "--gpu_ids", "cpu:0,cpu:1", "--batch_size", "4", *common)
+    b, _ = _fit(tmp_path, "one", course21_archive, "--gpu_ids", "", "--batch_size", "8", *common)
+    pa, pb = _params(os.path.join(a, "last.params")), _params(os.path.join(b, "last.params"))
+    assert pa.keys() == pb.keys()
+    init = mx.nd.load(os.path.join(a, "last.params"))
+    for k in pa:
+        np.testing.assert_allclose(pa[k], pb[k], rtol=1e-4, atol=1e-6)
+    assert len(init) > 10
+
+
+def test_export_gives_the_trained_networks_outputs(tmp_path, course21_archive):
+    from deploy.predictor import Predictor
+    from train.landmark_task import LandmarkTask
+    out, _ = _fit(tmp_path, "run", course21_archive, "--model", "course_stage3", "--max_batches", "2",
+                  "--val", course21_archive[1])
+    args = train_landmarks.parse_args(["--train", course21_archive[0], "--out", out, "--model", "course_stage3"])
+    net = LandmarkTask(args).network(args)
+    net.load_parameters(os.path.join(out, "best.params"), ctx=mx.cpu())
+    x = np.random.default_rng(0).uniform(0, 255, (5, 1, 112, 112)).astype(np.float32)
+    lmk, logits = net(mx.nd.array(x))
+    for mkldnn, tol in ((False, 1e-5), (True, 1e-3)):
+        p = Predictor(os.path.join(out, "model"), mkldnn=mkldnn)
+        raw = p.raw(x)
+        np.testing.assert_allclose(raw[0], lmk.asnumpy(), atol=tol)
+        np.testing.assert_allclose(raw[1], mx.nd.softmax(logits).asnumpy(), atol=tol)
+    meta = json.load(open(os.path.join(out, "model-meta.json")))
+    assert meta["input"]["shape"] == [1, 1, 112, 112] and meta["crop"]["expand"] == 0.25
+
+
+def test_score_reproduces_the_nme_training_reported(tmp_path, course21_archive):
+    from deploy import score
+    out, best = _fit(tmp_path, "run", course21_archive, "--max_batches", "3", "--val", course21_archive[1])
+    summary = score.main(["--model", os.path.join(out, "model"), "--archive", course21_archive[1], "--out",
+                          str(tmp_path / "score"), "--baseline_train", course21_archive[0]])
+    np.testing.assert_allclose(summary["nme"], best["nme"], rtol=1e-5)
+    np.testing.assert_allclose(summary["fr"], best["fr"])
+    assert summary["mean_shape_baseline"]["count"] == summary["count"] > 0
+    rows = open(os.path.join(str(tmp_path / "score"), "per_face.csv")).read().splitlines()
+    assert len(rows) == 1 + summary["faces"] + summary["non_faces"]
+
+
+def test_pfld_export_keeps_only_the_landmarks(tmp_path):
+    from symbols import get_model
+    from train.export import export_network
+    net = get_model("pfld_0.25")
+    net.initialize()
+    net(mx.nd.zeros((1, 3, 112, 112)))
+    meta = {"task": "landmarks", "input": {"name": "data", "shape": [1, 3, 112, 112]},
+            "outputs": [{"name": "landmarks"}]}
+    prefix = export_network(net, meta, str(tmp_path / "pfld"))
+    sym = mx.sym.load(prefix + "-symbol.json")
+    assert len(sym.list_outputs()) == 1
+    saved = {k.split(":", 1)[1] for k in mx.nd.load(prefix + "-0000.params")}
+    aux = set(net.aux.collect_params().keys())
+    assert len(aux) > 10 and not saved & aux
+    assert saved == set(net.collect_params().keys()) - aux
+
+
+def test_finetune_keeps_frozen_layers(tmp_path, course21_archive):
+    base, _ = _fit(tmp_path, "base", course21_archive, "--max_batches", "1", "--no_export")
+    ft, _ = _fit(tmp_path, "ft", course21_archive, "--max_batches", "2", "--no_export",
+                 "--finetune", os.path.join(base, "last.params"), "--freeze", "trunk")
+    before, after = _params(os.path.join(base, "last.params")), _params(os.path.join(ft, "last.params"))
+    frozen = [k for k in before if "trunk" in k]
+    assert frozen and all(np.array_equal(before[k], after[k]) for k in frozen)
+    assert any(not np.array_equal(before[k], after[k]) for k in before if "trunk" not in k)
+
+
+def test_resume_continues_from_the_last_epoch(tmp_path, course21_archive):
+    out, _ = _fit(tmp_path, "run", course21_archive, "--max_batches", "1", "--no_export")
+    _fit(tmp_path, "run", course21_archive, "--max_batches", "1", "--no_export", "--epochs", "2", "--resume")
+    rows = open(os.path.join(out, "metrics.csv")).read().splitlines()
+    assert len(rows) == 3 and json.load(open(os.path.join(out, "state.json")))["epoch"] == 1
+
+
+def test_run_directory_has_the_design_files(tmp_path, course21_archive):
+    out, _ = _fit(tmp_path, "run", course21_archive, "--max_batches", "1", "--val", course21_archive[1])
+    for name in ("args.json", "train.log", "metrics.csv", "best.params", "last.params", "curves.png",
+                 "model-symbol.json", "model-0000.params", "model-meta.json"):
+        assert os.path.exists(os.path.join(out, name)), name
+    args = json.load(open(os.path.join(out, "args.json")))
+    assert args["versions"]["mxnet"] == mx.__version__ and args["archive_meta_sha256"]["train"]
+
+
+def test_predict_writes_one_line_per_face_in_photo_pixels(tmp_path, course21_archive, synth_course21):
+    from deploy import predict
+    from recordio import labelfiles
+    src, _ = synth_course21
+    out, _ = _fit(tmp_path, "run", course21_archive, "--model", "course_stage3", "--max_batches", "1")
+    label = os.path.join(src, "I", "label.txt")
+    n = predict.main(["--model", os.path.join(out, "model"), "--labels", label, "--format", "course21",
+                      "--out", str(tmp_path / "p.jsonl")])
+    lines = [json.loads(l) for l in open(tmp_path / "p.jsonl")]
+    entries, _ = labelfiles.read_course21(label)
+    assert n == len(lines) == len(entries)
+    for rec, e in zip(lines, entries):
+        assert rec["image"] == e.image and len(rec["points"]) == 21 and 0 <= rec["face_score"] <= 1
+        ex = np.array(rec["box"])
+        pts = np.array(rec["points"])
+        w, h = ex[2] - ex[0], ex[3] - ex[1]
+        assert (pts[:, 0] > ex[0] - 2 * w).all() and (pts[:, 0] < ex[2] + 2 * w).all()
+
+
+def test_dist_sync_with_two_local_workers_ends_with_identical_weights(tmp_path, course21_archive):
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = str(tmp_path / "dist")
+    cmd = [sys.executable, os.path.join(root, "train", "launch.py"), "-n", "2", "-s", "1", "--timeout", "240", "--",
+           sys.executable, os.path.join(root, "train", "train_landmarks.py"), "--train", course21_archive[0],
+           "--out", out, "--epochs", "1", "--max_batches", "3", "--batch_size", "4", "--kvstore", "dist_sync",
+           "--num_workers", "0", "--no_export", "--log_interval", "0"]
+    subprocess.run(cmd, check=True, timeout=300, capture_output=True)
+    a, b = _params(os.path.join(out, "last.params")), _params(os.path.join(out, "last-worker1.params"))
+    assert a.keys() == b.keys() and len(a) > 10
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k])
+    log0 = open(os.path.join(out, "train.log")).read()
+    assert "worker 0 of 2" in log0 and "worker 1 of 2" in open(os.path.join(out, "train-worker1.log")).read()
