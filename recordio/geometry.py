@@ -16,6 +16,9 @@ Gaze angles:
 - MC4 (lo, la), degrees: ``g = R_y(lo) R_x(la) (0, 0, -1)``, so
   ``lo = atan2(-g_x, -g_z)`` and ``la = asin(g_y)``.
 - MPIIFaceGaze (pitch, yaw), radians: ``g = (-cos p sin y, -sin p, -cos p cos y)``.
+- Gaze360 vectors are in its eye frame (x left, y up, z away from the camera),
+  ``g = (-x, -y, z)`` here; its (yaw, pitch) = ``(atan2(x, -z), asin(y))`` in
+  radians equal (MC4 lo, -MC4 la) in radians.
 The MC4 composition of head and eye-in-head angles is ``mc4_compose``.
 """
 import numpy as np
@@ -213,6 +216,27 @@ def vector_to_pitchyaw(g):
     pitch = np.arcsin(np.clip(-g[..., 1], -1.0, 1.0))
     yaw = np.arctan2(-g[..., 0], -g[..., 2])
     return np.stack([pitch, yaw], -1)
+
+
+def gaze360_to_vector(v):
+    """Gaze360 eye-frame vectors (..., 3) to unit vectors in our camera frame."""
+    return _unit(np.asarray(v, dtype=np.float64) * [-1.0, -1.0, 1.0])
+
+
+def vector_to_gaze360(g):
+    """Our camera-frame vectors (..., 3) to Gaze360 eye-frame unit vectors."""
+    return _unit(np.asarray(g, dtype=np.float64) * [-1.0, -1.0, 1.0])
+
+
+def yawpitch_to_vector(yaw, pitch):
+    """Gaze360's (yaw, pitch) in radians to unit vectors (..., 3) in our camera frame."""
+    return mc4_to_vector(np.degrees(yaw), -np.degrees(pitch))
+
+
+def vector_to_yawpitch(g):
+    """Unit vectors (..., 3) to Gaze360's (yaw, pitch) in radians, (..., 2)."""
+    lo_la = np.radians(vector_to_mc4(g))
+    return np.stack([lo_la[..., 0], -lo_la[..., 1]], -1)
 
 
 def flip_vector(g):

@@ -251,6 +251,29 @@ def mc4_layout():
     ])
 
 
+def mpiifacegaze_layout():
+    """Label layout of a normalised MPIIFaceGaze record (radians, MPIIFaceGaze's (pitch, yaw))."""
+    return LabelLayout([
+        Field("has_label", 1, "flag", "1 for labelled records"),
+        Field("gaze", 2, "rad", "gaze pitch, yaw in the normalised camera"),
+        Field("head", 2, "rad", "head pose pitch, yaw in the normalised camera"),
+        Field("gaze_vector", 3, "unit", "gaze unit vector, normalised camera frame x right, y down, z forward"),
+        Field("points", 12, "px", "6 facial points (eye corners, mouth corners) in stored image px"),
+        Field("line", 1, "index", "1-based image index in the person's .mat file"),
+    ])
+
+
+def gaze360_layout():
+    """Label layout of a Gaze360 record (7-frame sequence; radians, Gaze360's (yaw, pitch))."""
+    return LabelLayout([
+        Field("has_label", 1, "flag", "1 for labelled records"),
+        Field("gaze", 2, "rad", "yaw, pitch of the centre frame (Gaze360 convention)"),
+        Field("gaze_vector", 3, "unit", "gaze unit vector, camera frame x right, y down, z forward"),
+        Field("gaze360_vector", 3, "unit", "the split file's vector, Gaze360 eye frame x left, y up, z away"),
+        Field("line", 1, "index", "1-based line in the split file"),
+    ])
+
+
 # --------------------------------------------------------------------------
 # meta.json
 

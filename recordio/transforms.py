@@ -134,3 +134,76 @@ def landmark_presets(schema, size=112, channels=3, **train_kwargs):
     """(train transform, val transform) for a landmark schema."""
     return (LandmarkTransform(schema, size, channels, train=True, **train_kwargs),
             LandmarkTransform(schema, size, channels, train=False))
+
+
+MPII_POINT_FLIP = (3, 2, 1, 0, 5, 4)  # eye corners outer/inner left, inner/outer right, mouth left/right
+# (field, index) of every yaw-like value a horizontal flip negates: MC4 lo, MPIIFaceGaze and Gaze360
+# yaw, and the x of gaze vectors (ours and Gaze360's, whose x points left)
+FLIP_NEGATES = {
+    "mc4": (("head", 0), ("eye", 0), ("gaze", 0), ("gaze_vector", 0)),
+    "mpiifacegaze": (("gaze", 1), ("head", 1), ("gaze_vector", 0)),
+    "gaze360": (("gaze", 0), ("gaze_vector", 0), ("gaze360_vector", 0)),
+}
+
+
+class GazeTransform:
+    """Train/val transform for gaze records (MC4 tiles, MPIIFaceGaze faces, Gaze360 frame rows).
+
+    Each view (tile) gets the same small zoom and shift, is resized to ``tiles_out`` (the network's
+    tile grid) and optionally mirrored; a flip also swaps MC4's eye views and negates every yaw
+    (MC4 lo, MPIIFaceGaze yaw, Gaze360 yaw, the x of gaze vectors) and mirrors MPIIFaceGaze's points.
+    Returns ``(C x H x W uint8, label)``.
+    """
+
+    def __init__(self, kind, layout, tiles_in, tiles_out, channels=3, train=True, flip=0.5, scale=0.05,
+                 shift=0.04, color=0.3, seed=None):
+        if kind not in ("mc4", "mpiifacegaze", "gaze360"):
+            raise ValueError("unknown gaze data %r (mc4, mpiifacegaze, gaze360)" % kind)
+        self.kind, self.layout = kind, layout
+        self.tiles_in = {t["name"]: t for t in tiles_in}
+        self.tiles_out = list(tiles_out)
+        self.channels, self.train = channels, train
+        self.flip, self.scale, self.shift, self.color = flip, scale, shift, color
+        self.width = max(t["x"] + t["w"] for t in self.tiles_out)
+        self.height = max(t["y"] + t["h"] for t in self.tiles_out)
+        self._photo = LandmarkTransform("course21", 8, channels, train=train, color=color, gray=0.0, seed=seed)
+        self._seed = seed
+        self._rng = None
+
+    def _random(self):
+        if self._rng is None:
+            self._rng = np.random.default_rng(self._seed)
+        return self._rng
+
+    def __call__(self, image, label):
+        rng = self._random()
+        flipped = self.train and rng.uniform() < self.flip
+        zoom = rng.uniform(1 - self.scale, 1 + self.scale) if self.train else 1.0
+        shift = rng.uniform(-self.shift, self.shift, 2) if self.train else np.zeros(2)
+        out = np.zeros((self.height, self.width, image.shape[2]), np.uint8)
+        for t in self.tiles_out:
+            name = t["name"]
+            if flipped and self.kind == "mc4" and name in ("l_eye", "r_eye"):
+                name = "r_eye" if name == "l_eye" else "l_eye"  # mirrored, the left eye is the right one
+            src = self.tiles_in[name]
+            view = image[src["y"]:src["y"] + src["h"], src["x"]:src["x"] + src["w"]]
+            A = geometry.box_to_crop_affine((0, 0, src["w"], src["h"]), t["w"], t["h"])
+            A = geometry.compose_affine(geometry.similarity_affine((t["w"] / 2, t["h"] / 2), 0.0, zoom,
+                                                                   shift * [t["w"], t["h"]]), A)
+            if flipped:
+                A = geometry.compose_affine(np.array([[-1.0, 0.0, t["w"]], [0.0, 1.0, 0.0]]), A)
+            warped = geometry.warp(view, A, t["w"], t["h"])
+            out[t["y"]:t["y"] + t["h"], t["x"]:t["x"] + t["w"]] = warped.reshape(t["h"], t["w"], -1)
+            if self.kind == "mpiifacegaze" and "points" in self.layout:
+                pts = geometry.apply_affine(A, self.layout.get(label, "points").reshape(-1, 2))
+                label = np.array(label, np.float32)
+                label[self.layout.slice("points")] = (pts[list(MPII_POINT_FLIP)] if flipped else pts).ravel()
+        out = self._photo.photometric(out)
+        if self.channels == 1 and out.shape[2] == 3:
+            out = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)[:, :, None]
+        lab = np.array(label, np.float32)
+        if flipped:
+            for name, index in FLIP_NEGATES[self.kind]:
+                k = self.layout.offsets[name][0] + index
+                lab[k] = -lab[k]
+        return np.ascontiguousarray(out.transpose(2, 0, 1)), lab

@@ -4,10 +4,13 @@
 """
 from functools import partial
 
-from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseStage1
+from symbols.gaze import Gaze360Net, MC4GazeNet, MobileFaceGaze
+from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseStage1, CourseStage2CNN
 
 _MODELS = {
     "course_stage1": partial(CourseStage1, face_head=False),
+    "course_stage2_cnn": partial(CourseStage2CNN, face_head=False),
+    "course_stage3_cnn": partial(CourseStage2CNN, face_head=True),
     "course_stage2_resnet18": partial(BackboneRegressor, backbone="resnet18"),
     "course_stage2_mobilenetv2": partial(BackboneRegressor, backbone="mobilenetv2"),
     "course_stage3": partial(CourseStage1, face_head=True),
@@ -16,6 +19,12 @@ _MODELS = {
     "base_regressor": BaseRegressor,
     "pfld_0.25": partial(PFLD, width=0.25),
     "pfld_1.0": partial(PFLD, width=1.0),
+    "mc4_gazenet": MC4GazeNet,
+    "mc4_gazenet_small": partial(MC4GazeNet, backbone="small"),
+    "mc4_gazenet_resnet18": partial(MC4GazeNet, backbone="resnet18"),
+    "mobile_facegaze": MobileFaceGaze,
+    "gaze360_lstm": partial(Gaze360Net, frames=7),
+    "gaze360_static": partial(Gaze360Net, frames=1),
 }
 
 

@@ -62,6 +62,52 @@ class CourseStage1(_LandmarkNet):
         return (self.head(f),)
 
 
+class CourseStage2CNN(_LandmarkNet):
+    """Stage 2's CPU-friendly net: the stage-1 layout with batch norm, wider layers and dropout.
+
+    ``width`` multiplies every channel count of stage 1; ``face_head`` adds
+    the stage-3 face / non-face branch.
+    """
+
+    def __init__(self, num_points=21, face_head=False, width=2.0, input_size=112, input_channels=1, dropout=0.2,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self._init_meta(num_points, input_size, input_channels)
+        self.face_head = face_head
+        if face_head:
+            self.outputs = ("landmarks", "face_logits")
+            self.deploy = {"keep": (0, 1), "softmax": (1,)}
+
+        def c(n):
+            return int(round(n * width))
+
+        with self.name_scope():
+            self.norm = Normalize()
+            self.trunk = nn.HybridSequential(prefix="trunk_")
+            with self.trunk.name_scope():
+                t = self.trunk
+                t.add(conv_bn(c(8), 5, 2, pad=0, act="prelu"), nn.AvgPool2D(2, 2, ceil_mode=True))
+                t.add(conv_bn(c(16), 3, pad=0, act="prelu"), conv_bn(c(16), 3, pad=0, act="prelu"),
+                      nn.AvgPool2D(2, 2, ceil_mode=True))
+                t.add(conv_bn(c(24), 3, pad=0, act="prelu"), conv_bn(c(24), 3, pad=0, act="prelu"),
+                      nn.AvgPool2D(2, 2, ceil_mode=True))
+                t.add(conv_bn(c(40), 3, act="prelu"), conv_bn(c(80), 3, act="prelu"), nn.Flatten())
+            self.head = nn.HybridSequential(prefix="lmk_")
+            with self.head.name_scope():
+                self.head.add(nn.Dense(c(128)), nn.PReLU(), nn.Dropout(dropout), nn.Dense(c(128)), nn.PReLU(),
+                              nn.Dense(2 * num_points))
+            if face_head:
+                self.cls = nn.HybridSequential(prefix="cls_")
+                with self.cls.name_scope():
+                    self.cls.add(nn.Dense(128), nn.PReLU(), nn.Dense(2))
+
+    def hybrid_forward(self, F, x):
+        f = self.trunk(self.norm(x))
+        if self.face_head:
+            return self.head(f), self.cls(f)
+        return (self.head(f),)
+
+
 class BaseRegressor(_LandmarkNet):
     """The small plain regressor of the seed article: conv/BN/ReLU stack, flatten, dense 512, dense 2K."""
 

@@ -142,3 +142,15 @@ def test_mean_face_is_mirror_symmetric():
 def test_unknown_schema_has_no_pose_model():
     with pytest.raises(ValueError, match="no head-pose model"):
         G.euler_from_landmarks(np.zeros((5, 2)), (10, 10), "five")
+
+
+def test_gaze360_frame_conversions():
+    # [-1, 0, 0] in Gaze360's eye frame looks to the right (from the camera's view), [0, 0, -1] into the camera
+    np.testing.assert_allclose(G.gaze360_to_vector([-1, 0, 0]), [1, 0, 0])
+    np.testing.assert_allclose(G.gaze360_to_vector([0, 0, -1]), G.FORWARD)
+    v = np.array([0.3, -0.2, -0.9])
+    v /= np.linalg.norm(v)
+    yaw, pitch = np.arctan2(v[0], -v[2]), np.arcsin(v[1])  # Gaze360's own formulas
+    np.testing.assert_allclose(G.vector_to_yawpitch(G.gaze360_to_vector(v)), [yaw, pitch], atol=1e-12)
+    np.testing.assert_allclose(G.yawpitch_to_vector(yaw, pitch), G.gaze360_to_vector(v), atol=1e-12)
+    np.testing.assert_allclose(G.vector_to_gaze360(G.gaze360_to_vector(v)), v, atol=1e-12)

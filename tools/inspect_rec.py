@@ -54,7 +54,7 @@ def draw(image, label, reader, scale=3.0):
     img = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
     if "points" in layout:
-        face = layout.get(label, "face")[0] > 0.5
+        face = layout.get(label, "face")[0] > 0.5 if "face" in layout else True
         if face:
             for x, y in layout.get(label, "points").reshape(-1, 2):
                 # continuous coordinates: pixel centres sit at +0.5

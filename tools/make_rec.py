@@ -7,6 +7,8 @@ python tools/make_rec.py wflw --annotations list_98pt_rect_attr_train.txt --imag
 python tools/make_rec.py pfld train_data/list.txt --out out/pfld
 python tools/make_rec.py mc4 MC4/train --out out/mc4
 python tools/make_rec.py coco test_wflw.json --images imgs --out out/coco
+python tools/make_rec.py mpiifacegaze MPIIFaceGaze_normalized --out out/mpii
+python tools/make_rec.py gaze360 gaze360 --out out/gaze360
 """
 import argparse
 import logging
@@ -79,6 +81,16 @@ def parse_args(argv=None):
     p.add_argument("--eye_size", type=int, default=112, help="side of each eye tile, px")
     p.add_argument("--split")
     _common(p, 0)
+
+    p = sub.add_parser("mpiifacegaze", help="normalised MPIIFaceGaze: p00.mat .. p14.mat (one archive per person)")
+    p.add_argument("dir")
+    p.add_argument("--persons", help="comma-separated subset, e.g. p00,p01")
+    _common(p, 224)
+
+    p = sub.add_parser("gaze360", help="Gaze360: imgs/rec_XXX/head/<person>/<frame>.jpg and split files")
+    p.add_argument("dir", help="the release folder (imgs/ and train.txt, validation.txt, test.txt)")
+    p.add_argument("--splits", nargs="+", help="split files (default: those in DIR)")
+    _common(p, 112)
     return ap.parse_args(argv)
 
 
@@ -87,7 +99,8 @@ def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from tools.packers import common, gaze, landmarks
     pack = {"course21": landmarks.pack_course21, "wflw": landmarks.pack_wflw, "pfld": landmarks.pack_pfld,
-            "coco": landmarks.pack_coco, "mc4": gaze.pack_mc4}[args.command]
+            "coco": landmarks.pack_coco, "mc4": gaze.pack_mc4, "mpiifacegaze": gaze.pack_mpiifacegaze,
+            "gaze360": gaze.pack_gaze360}[args.command]
     for path in [getattr(args, a, None) for a in ("annotations", "list", "json", "dir")] + \
             list(getattr(args, "dirs", []) or []):
         if path and not os.path.exists(path):

@@ -5,6 +5,8 @@ Examples
 python tools/make_synthetic.py wflw --num 500 --out data/synth_wflw
 python tools/make_synthetic.py course21 --num 300 --out data/synth_course --contact_sheet sheet.png
 python tools/make_synthetic.py mc4 --num 400 --out data/synth_mc4
+python tools/make_synthetic.py mpiifacegaze --num 200 --persons 3 --out data/synth_mpii
+python tools/make_synthetic.py gaze360 --num 60 --out data/synth_gaze360
 """
 import argparse
 import logging
@@ -15,14 +17,16 @@ import time
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-FORMATS = ("wflw", "course21", "mc4")
+FORMATS = ("wflw", "course21", "mc4", "mpiifacegaze", "gaze360")
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("format", choices=FORMATS)
-    ap.add_argument("--num", type=int, required=True, help="number of faces")
+    ap.add_argument("--num", type=int, required=True,
+                    help="number of faces (mpiifacegaze: images per person; gaze360: recordings)")
+    ap.add_argument("--persons", type=int, default=3, help="mpiifacegaze: number of person files")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
@@ -49,8 +53,10 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     start = time.time()
     kwargs = {"seed": args.seed, "jobs": args.jobs, "cfg": cfg}
-    if args.format != "course21":
+    if args.format in ("wflw", "mc4", "gaze360"):
         kwargs["test_ratio"] = args.test_ratio
+    if args.format == "mpiifacegaze":
+        kwargs["persons"] = args.persons
     truth = formats.WRITERS[args.format](args.out, args.num, **kwargs)
     took = time.time() - start
     rejects = sum(1 for t in truth if t.get("expect_reject"))

@@ -55,7 +55,8 @@ def main(argv=None):
     import mxnet as mx
     net = task.network(args)
     net.initialize(ctx=mx.cpu())
-    net(mx.nd.zeros((1, net.input_channels, net.input_size, net.input_size)))
+    from train.loop import _warm_up
+    _warm_up(net, task, [mx.cpu()])
     return export_run(task, args, net, a.run_dir, None, a.params)
 
 

@@ -301,7 +301,8 @@ def fit(task, args):
 def _warm_up(net, task, ctx):
     """Run one forward so deferred shapes are known before loading parameters."""
     import mxnet as mx
-    x = mx.nd.zeros((1, net.input_channels, net.input_size, net.input_size), ctx=ctx[0])
+    shape = getattr(net, "input_shape", None) or (net.input_channels, net.input_size, net.input_size)
+    x = mx.nd.zeros((1,) + tuple(shape), ctx=ctx[0])
     net(x)
 
 

@@ -5,4 +5,7 @@ def make_task(name, args):
     if name == "landmarks":
         from train.landmark_task import LandmarkTask
         return LandmarkTask(args)
-    raise ValueError("unknown task %r (landmarks)" % name)
+    if name == "gaze":
+        from train.gaze_task import GazeTask
+        return GazeTask(args)
+    raise ValueError("unknown task %r (landmarks, gaze)" % name)

@@ -127,3 +127,186 @@ def pack_mc4(args):
     parse_rejects = [Reject(split, er.file, er.line, er.reason) for er in errors]
     return run_pack({split: os.path.join(args.out, split)}, {split: meta}, jobs, mc4_worker, parse_rejects,
                     args.jobs, "mc4")
+
+
+# --------------------------------------------------------------------------
+# MPIIFaceGaze (normalised release): p00.mat .. p14.mat, MATLAB 7.3 (HDF5)
+
+MPII_IMAGE = 448  # side of the normalised face images in the release
+MPII_CHUNK = 250  # images per job
+
+
+def _open_mpii(path):
+    import h5py
+    f = h5py.File(path, "r")
+    try:
+        data, label = f["Data"]["data"], f["Data"]["label"]
+    except KeyError:
+        f.close()
+        raise SystemExit("error: %s has no Data/data and Data/label (the normalised MPIIFaceGaze .mat layout)" % path)
+    if data.ndim != 4 or data.shape[1] != 3 or label.ndim != 2 or label.shape[1] < 16 or \
+            label.shape[0] != data.shape[0]:
+        f.close()
+        raise SystemExit("error: %s: Data/data %s and Data/label %s are not (N, 3, H, W) and (N, 16)"
+                         % (path, data.shape, label.shape))
+    return f, data, label
+
+
+def mpii_worker(job):
+    """Images ``start..stop`` of one person file: (N, 3, H, W) BGR, rows on axis 2 (as read by h5py)."""
+    cfg = job["cfg"]
+    res = JobResult()
+    split = job["split"]
+    f, data, label = _open_mpii(job["path"])
+    try:
+        imgs = data[job["start"]:job["stop"]]
+        labs = label[job["start"]:job["stop"]]
+    finally:
+        f.close()
+    size = cfg["size"]
+    for k, (img, lab) in enumerate(zip(imgs, labs)):
+        n = job["start"] + k + 1
+        try:
+            lab = np.asarray(lab, dtype=np.float64)
+            if not np.all(np.isfinite(lab[:16])):
+                raise Rejected("label has nan or inf")
+            pitch, yaw, hp, hy = lab[:4]
+            if abs(pitch) > np.pi / 2 or abs(yaw) > np.pi:
+                raise Rejected("gaze (%.3f, %.3f) is not radians within (+-pi/2, +-pi)" % (pitch, yaw))
+            hwc = np.ascontiguousarray(np.asarray(img).transpose(1, 2, 0))
+            side = hwc.shape[0]
+            if size != side:
+                hwc = cv2.resize(hwc, (size, size), interpolation=cv2.INTER_AREA)
+            points = lab[4:16].reshape(6, 2) * (size / side)
+            out = cfg["layout"].pack(has_label=1, gaze=(pitch, yaw), head=(hp, hy),
+                                     gaze_vector=geometry.pitchyaw_to_vector(pitch, yaw), points=points, line=n)
+            res.records.append(Record(split, out, encode(hwc, cfg["args"]), {"image": "%s:%d" % (split, n), "line": n}))
+        except Rejected as err:
+            res.rejects.append(Reject(split, job["path"], n, "image %d: %s" % (n, err)))
+    return res
+
+
+def pack_mpiifacegaze(args):
+    import glob
+    from recordio.schema import mpiifacegaze_layout
+    files = sorted(glob.glob(os.path.join(args.dir, "p[0-9][0-9].mat")))
+    if args.persons:
+        keep = {p.strip() for p in args.persons.split(",")}
+        files = [f for f in files if os.path.basename(f)[:-4] in keep]
+    if not files:
+        raise SystemExit("error: %s: no p00.mat .. p14.mat files" % args.dir)
+    layout = mpiifacegaze_layout()
+    prefixes, metas, jobs = {}, {}, []
+    for path in files:
+        person = os.path.basename(path)[:-4]
+        f, data, _ = _open_mpii(path)
+        n = data.shape[0]
+        f.close()
+        prefixes[person] = os.path.join(args.out, person)
+        metas[person] = base_meta("gaze_mpiifacegaze", "mpiifacegaze", [path], args, layout,
+                                  {"width": args.size, "height": args.size, "channels": 3, "color": "bgr",
+                                   "encoding": args.format})
+        metas[person]["angles"] = {"convention": "mpiifacegaze", "unit": "rad",
+                                   "camera_frame": "normalised camera, x right, y down, z forward"}
+        metas[person]["person"] = person
+        cfg = {"size": args.size, "layout": layout, "args": args}
+        for start in range(0, n, MPII_CHUNK):
+            stop = min(n, start + MPII_CHUNK)
+            jobs.append({"path": path, "start": start, "stop": stop, "split": person, "index": len(jobs),
+                         "cfg": cfg, "faces": [(person, path, i + 1) for i in range(start, stop)]})
+    return run_pack(prefixes, metas, jobs, mpii_worker, [], args.jobs, "mpiifacegaze")
+
+
+# --------------------------------------------------------------------------
+# Gaze360: imgs/rec_XXX/head/<person>/<frame>.jpg and split files
+
+GAZE360_FRAMES = 7  # the centre frame and 3 on each side
+GAZE360_SPLITS = ("train.txt", "validation.txt", "test.txt")
+
+
+def gaze360_tiles(size, frames=GAZE360_FRAMES):
+    """One row of ``frames`` square tiles, oldest frame first."""
+    half = frames // 2
+    return [{"name": "frame%+d" % (k - half), "x": k * size, "y": 0, "w": size, "h": size} for k in range(frames)]
+
+
+def _gaze360_frames(root, rel):
+    """The 7 frame paths around a split-file path ``rec_XXX/head/<person>/<frame>.jpg``."""
+    parts = rel.split("/")
+    frame = int(os.path.splitext(parts[-1])[0])
+    half = GAZE360_FRAMES // 2
+    return [os.path.join(root, "imgs", *parts[:-1], "%06d.jpg" % (frame + k)) for k in range(-half, half + 1)]
+
+
+def gaze360_worker(job):
+    cfg = job["cfg"]
+    res = JobResult()
+    split = job["split"]
+    for s in job["samples"]:
+        try:
+            paths = _gaze360_frames(cfg["root"], s["rel"])
+            missing = [p for p in paths if not os.path.isfile(p)]
+            if missing:
+                raise Rejected("frame file not found: %s%s (a sequence needs frames -3..+3; the first and last 3 "
+                               "frames of a recording are never centres)"
+                               % (missing[0], "" if len(missing) == 1 else " and %d more" % (len(missing) - 1)))
+            views = {t["name"]: read_image(p) for t, p in zip(cfg["tiles"], paths)}
+            img = tile(views, cfg["tiles"])
+            raw = np.asarray(s["vector"], dtype=np.float64)
+            g = geometry.gaze360_to_vector(raw)
+            label = cfg["layout"].pack(has_label=1, gaze=geometry.vector_to_yawpitch(g), gaze_vector=g,
+                                       gaze360_vector=raw / np.linalg.norm(raw), line=s["line"])
+            res.records.append(Record(split, label, encode(img, cfg["args"]), {"image": s["rel"], "line": s["line"]}))
+        except Rejected as err:
+            res.rejects.append(Reject(split, s["file"], s["line"], str(err)))
+    return res
+
+
+def _read_gaze360_split(path):
+    samples, errors = [], []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            tok = line.replace("\t", " ").split()
+            if not tok:
+                continue
+            try:
+                if len(tok) != 4:
+                    raise ValueError("expected 4 tokens (path gx gy gz), got %d" % len(tok))
+                v = np.array([float(t) for t in tok[1:]])
+                if not np.all(np.isfinite(v)) or np.linalg.norm(v) < 1e-6:
+                    raise ValueError("gaze vector (%s) is not a finite non-zero vector" % " ".join(tok[1:]))
+                int(os.path.splitext(tok[0].split("/")[-1])[0])
+            except ValueError as e:
+                errors.append(labelfiles.LineError(path, n, str(e).replace("invalid literal for int() with base 10",
+                                                                           "frame name is not a number")))
+                continue
+            samples.append({"rel": tok[0], "vector": v.tolist(), "file": path, "line": n})
+    return samples, errors
+
+
+def pack_gaze360(args):
+    from recordio.schema import gaze360_layout
+    files = args.splits or [os.path.join(args.dir, s) for s in GAZE360_SPLITS
+                            if os.path.isfile(os.path.join(args.dir, s))]
+    if not files:
+        raise SystemExit("error: %s: no split files (train.txt, validation.txt, test.txt); pass --splits" % args.dir)
+    layout = gaze360_layout()
+    tiles = gaze360_tiles(args.size)
+    prefixes, metas, jobs, parse_rejects = {}, {}, [], []
+    for path in files:
+        split = os.path.splitext(os.path.basename(path))[0]
+        samples, errors = _read_gaze360_split(path)
+        parse_rejects += [Reject(split, e.file, e.line, e.reason) for e in errors]
+        prefixes[split] = os.path.join(args.out, split)
+        metas[split] = base_meta("gaze_gaze360", "gaze360", [path], args, layout,
+                                 {"width": args.size * GAZE360_FRAMES, "height": args.size, "channels": 3,
+                                  "color": "bgr", "encoding": args.format}, tiles=tiles)
+        metas[split]["angles"] = {"convention": "gaze360", "unit": "rad",
+                                  "camera_frame": "x right, y down, z forward (Gaze360's eye frame is x left, y up)"}
+        cfg = {"root": args.dir, "tiles": tiles, "layout": layout, "args": args}
+        per_job = 8
+        for i in range(0, len(samples), per_job):
+            chunk = samples[i:i + per_job]
+            jobs.append({"samples": chunk, "split": split, "index": len(jobs), "cfg": cfg,
+                         "faces": [(split, s["file"], s["line"]) for s in chunk]})
+    return run_pack(prefixes, metas, jobs, gaze360_worker, parse_rejects, args.jobs, "gaze360")

@@ -211,3 +211,102 @@ def contact_sheet(out_png, photos, cols=6, tile=160):
     os.makedirs(os.path.dirname(os.path.abspath(out_png)), exist_ok=True)
     cv2.imwrite(out_png, sheet)
     return sheet
+
+
+MPII_SIDE = 448  # normalised MPIIFaceGaze images are 448 x 448
+MPII_FACE_PX = 110  # eye-to-mouth distance in the normalised images, px
+
+
+def write_mpiifacegaze(out, num, seed=0, jobs=1, persons=3, cfg=None):
+    """Normalised MPIIFaceGaze layout: ``p00.mat`` .. as MATLAB 7.3 (HDF5) with Data/data and Data/label.
+
+    ``num`` images per person.  Data/data is (N, 3, 448, 448) BGR (rows on axis 2, as h5py reads the
+    release), Data/label (N, 16): gaze pitch, yaw, head pitch, yaw (radians), 6 points (eye and mouth
+    corners, px).
+    """
+    import h5py
+    from tools.synth.render import render_centred, sample_person
+    cfg = cfg or SynthConfig(yaw=35.0, pitch=20.0, roll=8.0, eye_lo=20.0, eye_la=15.0, makeup_prob=0.1)
+    os.makedirs(out, exist_ok=True)
+    truth = []
+    for p in tqdm(range(persons), desc="mpiifacegaze", unit="person"):
+        rng = np.random.default_rng([seed, p, 31])
+        person = sample_person(rng, cfg)
+        data = np.zeros((num, 3, MPII_SIDE, MPII_SIDE), np.uint8)
+        label = np.zeros((num, 16), np.float64)
+        for i in range(num):
+            euler = rng.uniform([-cfg.pitch, -cfg.yaw, -cfg.roll], [cfg.pitch, cfg.yaw, cfg.roll])
+            eye = rng.uniform([-cfg.eye_lo, -cfg.eye_la], [cfg.eye_lo, cfg.eye_la])
+            img, f = render_centred(rng, person, euler, eye, MPII_SIDE, MPII_FACE_PX * rng.uniform(0.9, 1.1),
+                                    noise=rng.uniform(*cfg.noise_sigma))
+            data[i] = img.transpose(2, 0, 1)
+            gaze = geometry.vector_to_pitchyaw(f.gaze_vector)
+            head = geometry.vector_to_pitchyaw(f.R @ geometry.FORWARD)
+            label[i, :2], label[i, 2:4] = gaze, head
+            label[i, 4:16] = f.points[[60, 64, 68, 72, 76, 82]].ravel()
+            truth.append({"person": "p%02d" % p, "index": i + 1, "gaze_pitch_yaw": gaze.tolist(),
+                          "gaze_vector": f.gaze_vector.tolist(), "head_pitch_yaw": head.tolist(),
+                          "euler": f.euler.tolist(), "eye_lo_la": f.eye.tolist(), "expect_reject": None})
+        with h5py.File(os.path.join(out, "p%02d.mat" % p), "w") as h:
+            g = h.create_group("Data")
+            g.create_dataset("data", data=data, compression="gzip", compression_opts=1)
+            g.create_dataset("label", data=label)
+    _write_truth(out, truth, "mpiifacegaze", seed, cfg)
+    return truth
+
+
+GAZE360_HEAD = 160  # side of the synthetic head crops, px
+GAZE360_FRAMES_PER_RECORDING = 14
+
+
+def _smooth_track(rng, n, lo, hi, knots=3):
+    """A smooth random trajectory of ``n`` values in [lo, hi] (interpolated keyframes)."""
+    keys = rng.uniform(lo, hi, (knots,) + np.shape(lo))
+    x = np.linspace(0, knots - 1, n)
+    i = np.minimum(np.floor(x).astype(int), knots - 2)
+    w = (x - i)[:, None] if keys.ndim > 1 else x - i
+    w = 0.5 - 0.5 * np.cos(np.pi * w)  # ease in and out
+    return keys[i] * (1 - w) + keys[i + 1] * w
+
+
+def write_gaze360(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None, frames=GAZE360_FRAMES_PER_RECORDING):
+    """Gaze360 layout: imgs/rec_XXX/head/<person:06d>/<frame:06d>.jpg and train/validation/test.txt.
+
+    ``num`` recordings of one person each; head and eyes move smoothly.  Split lines list every frame
+    that can be a centre (3 frames in from each end) with the gaze in Gaze360's eye frame.
+    """
+    from tools.synth.render import _background, render_centred, sample_person
+    cfg = cfg or SynthConfig(yaw=70.0, pitch=25.0, roll=10.0, eye_lo=25.0, eye_la=15.0)
+    lines = {"train": [], "validation": [], "test": []}
+    truth = []
+    for r in tqdm(range(num), desc="gaze360", unit="recording"):
+        rng = np.random.default_rng([seed, r, 360])
+        person = sample_person(rng, cfg)
+        split = ("test" if r % 5 == 0 else "validation" if r % 5 == 1 else "train") if test_ratio > 0 else "train"
+        euler = _smooth_track(rng, frames, np.array([-cfg.pitch, -cfg.yaw, -cfg.roll]),
+                              np.array([cfg.pitch, cfg.yaw, cfg.roll]))
+        eye = _smooth_track(rng, frames, np.array([-cfg.eye_lo, -cfg.eye_la]), np.array([cfg.eye_lo, cfg.eye_la]))
+        rec, pid = "rec_%03d" % r, "%06d" % (r % 7)
+        folder = os.path.join(out, "imgs", rec, "head", pid)
+        os.makedirs(folder, exist_ok=True)
+        face_px = rng.uniform(38, 48)
+        scene = _background(rng, GAZE360_HEAD, GAZE360_HEAD)  # one scene per recording
+        for k in range(frames):
+            img, f = render_centred(rng, person, euler[k], eye[k], GAZE360_HEAD, face_px, background=scene,
+                                    noise=rng.uniform(*cfg.noise_sigma))
+            _save(os.path.join(folder, "%06d.jpg" % k), img, 90)
+            v = geometry.vector_to_gaze360(f.gaze_vector)
+            if 3 <= k < frames - 3:
+                rel = "%s/head/%s/%06d.jpg" % (rec, pid, k)
+                lines[split].append("%s %.6f %.6f %.6f" % (rel, *v))
+                truth.append({"image": rel, "split": split, "line": len(lines[split]), "gaze_vector": f.gaze_vector.tolist(),
+                              "gaze360_vector": v.tolist(), "euler": f.euler.tolist(), "eye_lo_la": f.eye.tolist(),
+                              "expect_reject": None})
+    for split, ls in lines.items():
+        with open(os.path.join(out, split + ".txt"), "w") as fh:
+            fh.write("".join(l + "\n" for l in ls))
+    _write_truth(out, truth, "gaze360", seed, cfg)
+    return truth
+
+
+WRITERS.update({"mpiifacegaze": write_mpiifacegaze, "gaze360": write_gaze360})

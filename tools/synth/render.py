@@ -588,3 +588,42 @@ def render_photo(rng, cfg=None, size=None, faces=None, centred=False):
                 "jpeg_quality": int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)),
                 "light_dir": light["dir"].tolist(), "ambient": float(light["ambient"])}
     return img, placed, settings
+
+
+FACE_CENTRE_POINTS = (60, 72, 76, 82)  # outer eye corners and mouth corners: MPIIFaceGaze's face centre
+
+
+def sample_person(rng, cfg):
+    """Identity, expression and appearance kept by one person across images or frames."""
+    idn = {k: float(np.clip(1 + rng.normal(0, sd), 1 - 2.5 * sd, 1 + 2.5 * sd)) for k, sd in IDENTITY_SPREAD.items()}
+    idn["mouth_y"] = float(np.clip(rng.normal(0, 2.5), -5, 5))
+    idn["brow_y"] = float(np.clip(rng.normal(0, 2.0), -4, 4))
+    app = _palette(rng)
+    app["makeup"] = rng.uniform() < cfg.makeup_prob
+    return {"identity": idn, "appearance": app, "light": _light(rng)}
+
+
+def render_centred(rng, person, euler, eye, size, face_px, expression=None, background=None, noise=0.0):
+    """One face whose centre (mean of eye and mouth corners) lies on the optical axis.
+
+    The camera looks straight at the face, as in MPIIFaceGaze's normalisation
+    and Gaze360's per-person eye frame, so the camera-frame gaze is the label.
+    ``face_px`` is the distance between the outer eye corners' midpoint and
+    the mouth corners' midpoint in pixels at zero pose (sets the distance).
+    """
+    W = H = int(size)
+    K = geometry.camera_matrix(W, H)
+    model = face3d.face_points_3d(person["identity"], expression)
+    centre = model[list(FACE_CENTRE_POINTS)].mean(0)
+    eye_mouth_mm = np.linalg.norm(model[[76, 82]].mean(0) - model[[60, 72]].mean(0))
+    R = geometry.euler_to_matrix(*euler)
+    dist = K[0, 0] * eye_mouth_mm / face_px
+    t = np.array([0.0, 0.0, dist]) - R @ centre
+    f = pose_face(np.asarray(euler, float), t, np.asarray(eye, float), person["identity"], expression)
+    f.appearance = dict(person["appearance"])
+    f.appearance["K"] = K
+    img = _background(rng, W, H) if background is None else background.copy()
+    draw_face(img, f, K, person["light"], rng, makeup=f.appearance["makeup"])
+    if noise > 0.5:
+        img = _add_noise(img, noise, rng)
+    return img, f

@@ -1,0 +1,171 @@
+"""Gaze networks.  Each takes raw pixels (N, C, H, W) in [0, 255] of an archive's image (tiled views
+included) and returns a tuple; ``outputs`` names its items and their units.
+"""
+import math
+
+from mxnet.gluon import nn, rnn
+from mxnet.gluon.block import HybridBlock
+
+from symbols.common import Normalize, conv_bn
+
+DEG = math.pi / 180.0
+
+
+def atan2(F, y, x):
+    """atan2 from arctan (MXNet 1.x symbols have no arctan2): 2 atan(y / (hypot(x, y) + x))."""
+    return 2 * F.arctan(y / (F.sqrt(x * x + y * y) + x + 1e-12))
+
+
+class MC4Compose(HybridBlock):
+    """Gaze from head and eye-in-head angles, in degrees (MC4's (lo, la)).
+
+    ``g = R_y(head_lo) R_x(head_la) R_y(eye_lo) R_x(eye_la) (0, 0, -1)``,
+    ``lo = atan2(-g_x, -g_z)``, ``la = asin(g_y)`` - the rotation of
+    ``recordio.geometry.mc4_compose``, written in graph operators.
+    """
+
+    def hybrid_forward(self, F, head, eye):
+        hlo, hla = F.split(head * DEG, num_outputs=2, axis=1)
+        elo, ela = F.split(eye * DEG, num_outputs=2, axis=1)
+        x, y, z = -F.sin(elo) * F.cos(ela), F.sin(ela), -F.cos(elo) * F.cos(ela)
+        y, z = F.cos(hla) * y - F.sin(hla) * z, F.sin(hla) * y + F.cos(hla) * z
+        x, z = F.cos(hlo) * x + F.sin(hlo) * z, -F.sin(hlo) * x + F.cos(hlo) * z
+        lo = atan2(F, -x, -z)
+        la = F.arcsin(F.clip(y, -1.0, 1.0))
+        return F.concat(lo, la, dim=1) / DEG
+
+
+def _backbone(name, prefix):
+    """Feature extractor (pretrained=False) ending in a flat vector; input channels are inferred."""
+    from gluoncv.model_zoo import get_model as gcv_model
+    feats = nn.HybridSequential(prefix=prefix)
+    with feats.name_scope():
+        if name == "resnext50":
+            base = gcv_model("resnext50_32x4d", pretrained=False)
+            feats.add(base.features, nn.Flatten())
+        elif name in ("resnet18", "resnet34", "resnet50"):
+            base = gcv_model(name + "_v1b", pretrained=False)
+            for part in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
+                feats.add(getattr(base, part))
+            feats.add(nn.GlobalAvgPool2D(), nn.Flatten())
+        elif name == "small":  # a CPU-sized stand-in with the same interface
+            for w in (16, 32, 64, 128):
+                feats.add(conv_bn(w, 3, 2), conv_bn(w, 3))
+            feats.add(nn.GlobalAvgPool2D(), nn.Flatten())
+        else:
+            raise ValueError("unknown backbone %r (resnext50, resnet18, resnet34, resnet50, small)" % name)
+    return feats
+
+
+class MC4GazeNet(HybridBlock):
+    """The MC4 baseline: a face net on the head view and an eye net on both eyes, composed into gaze.
+
+    Input: the archive's tiled image (head square left, eyes stacked right),
+    converted to gray by the transform: (N, 1, head, head + eye).  The face
+    net sees the head view; the eye net both eye views as two channels.  Each
+    regresses (lo, la) in degrees; ``MC4Compose`` turns them into gaze.
+    Outputs: head, eye, gaze, each (N, 2) degrees.
+    """
+
+    outputs = ("head", "eye", "gaze")
+    deploy = {"keep": (0, 1, 2), "softmax": ()}
+
+    def __init__(self, backbone="resnext50", head_size=224, eye_size=112, input_channels=1, **kwargs):
+        super().__init__(**kwargs)
+        self.head_size, self.eye_size = head_size, eye_size
+        self.input_channels = input_channels
+        self.input_shape = (input_channels, head_size, head_size + eye_size)
+        with self.name_scope():
+            self.norm = Normalize()
+            self.face_net = _backbone(backbone, "face_")
+            self.face_out = nn.Dense(2, prefix="face_out_")
+            self.eye_net = _backbone(backbone, "eye_")
+            self.eye_out = nn.Dense(2, prefix="eye_out_")
+            self.compose = MC4Compose()
+
+    def hybrid_forward(self, F, x):
+        x = self.norm(x)
+        h, e = self.head_size, self.eye_size
+        head = F.slice(x, begin=(None, None, 0, 0), end=(None, None, h, h))
+        left = F.slice(x, begin=(None, None, 0, h), end=(None, None, e, h + e))
+        right = F.slice(x, begin=(None, None, e, h), end=(None, None, 2 * e, h + e))
+        head_angles = self.face_out(self.face_net(head))
+        eye_angles = self.eye_out(self.eye_net(F.concat(left, right, dim=1)))
+        return head_angles, eye_angles, self.compose(head_angles, eye_angles)
+
+
+class MobileFaceGaze(HybridBlock):
+    """MobileNetV2 on 112x112 faces, its last convolution cut to 256 channels, a 512-wide feature,
+    (pitch, yaw) in radians out."""
+
+    outputs = ("gaze",)
+    deploy = {"keep": (0,), "softmax": ()}
+
+    def __init__(self, input_size=112, input_channels=3, last_channels=256, feature=512, **kwargs):
+        super().__init__(**kwargs)
+        from gluoncv.model_zoo import get_model as gcv_model
+        self.input_shape = (input_channels, input_size, input_size)
+        self.input_channels = input_channels
+        base = gcv_model("mobilenetv2_1.0", pretrained=False)
+        with self.name_scope():
+            self.norm = Normalize()
+            self.features = nn.HybridSequential(prefix="")
+            for layer in list(base.features)[:-4]:  # drop the 1x1 conv to 1280, its BN, ReLU6 and the pooling
+                self.features.add(layer)
+            self.last = conv_bn(last_channels, 1, act="relu6", prefix="last_")
+            self.pool = nn.GlobalAvgPool2D()
+            self.fc = nn.HybridSequential(prefix="fc_")
+            with self.fc.name_scope():
+                self.fc.add(nn.Flatten(), nn.Dense(feature), nn.Activation("relu"), nn.Dense(2))
+
+    def hybrid_forward(self, F, x):
+        return (self.fc(self.pool(self.last(self.features(self.norm(x))))),)
+
+
+class Gaze360Net(HybridBlock):
+    """Gaze360: ResNet-18 per frame to a 256-wide feature, two stacked bidirectional LSTM layers over the
+    7 frames (1 layer each, so the export loads back and converts), the centre step to
+    yaw in (-pi, pi), pitch in (-pi/2, pi/2) and an uncertainty sigma in (0, pi).
+
+    ``frames=1`` is ``gaze360_static``: the centre frame alone, no LSTM.
+    Input: the archive's tiled frames (N, 3, S, 7 S).  Output: (N, 3) yaw, pitch, sigma (radians).
+    """
+
+    outputs = ("gaze",)
+    deploy = {"keep": (0,), "softmax": ()}
+
+    def __init__(self, frames=7, tile_frames=7, input_size=112, input_channels=3, backbone="resnet18",
+                 feature=256, hidden=256, **kwargs):
+        super().__init__(**kwargs)
+        self.frames, self.tile_frames, self.size = frames, tile_frames, input_size
+        self.input_channels = input_channels
+        self.input_shape = (input_channels, input_size, input_size * tile_frames)
+        with self.name_scope():
+            self.norm = Normalize()
+            self.backbone = _backbone(backbone, "frame_")
+            self.embed = nn.Dense(feature, activation="relu", prefix="embed_")
+            if frames > 1:
+                self.lstm1 = rnn.LSTM(hidden, num_layers=1, layout="NTC", bidirectional=True, prefix="lstm1_")
+                self.lstm2 = rnn.LSTM(hidden, num_layers=1, layout="NTC", bidirectional=True, prefix="lstm2_")
+            self.out = nn.Dense(3, prefix="out_")
+
+    def hybrid_forward(self, F, x):
+        s, t, n = self.size, self.tile_frames, self.frames
+        x = self.norm(x)
+        if n == 1:
+            centre = t // 2
+            frame = F.slice(x, begin=(None, None, 0, centre * s), end=(None, None, s, (centre + 1) * s))
+            feat = self.embed(self.backbone(frame))
+        else:
+            c = self.input_channels
+            seq = F.reshape(x, (-1, c, s, t, s))  # (N, C, S, T, S)
+            seq = F.transpose(seq, (0, 3, 1, 2, 4))  # (N, T, C, S, S)
+            frames = F.reshape(seq, (-1, c, s, s))
+            feat = self.embed(self.backbone(frames))  # (N*T, F)
+            feat = F.reshape(feat, (-4, -1, t, -2))  # (N, T, F)
+            feat = self.lstm2(self.lstm1(feat))  # (N, T, 2H)
+            feat = F.squeeze(F.slice_axis(feat, axis=1, begin=t // 2, end=t // 2 + 1), axis=1)
+        raw = self.out(feat)
+        yaw, pitch, sig = F.split(raw, num_outputs=3, axis=1)
+        return (F.concat(math.pi * F.tanh(yaw), 0.5 * math.pi * F.tanh(pitch), math.pi * F.sigmoid(sig), dim=1),)
+

@@ -1,0 +1,63 @@
+"""Train or test a gaze network (MC4 baseline, Mobile FaceGaze, Gaze360) on the shared loop.
+
+Examples
+--------
+python train/train_gaze.py --model mc4_gazenet --train out/mc4/train --val out/mc4/val --gpu_ids 0,1,2,3 --out runs/mc4
+python train/train_gaze.py --model mobile_facegaze --train out/mpii/p01 --val out/mpii/p00 --out runs/mpii
+python train/train_gaze.py --model gaze360_lstm --train out/g360/train --val out/g360/validation --out runs/g360
+python train/train_gaze.py --phase test --val out/g360/test --out runs/g360
+"""
+import argparse
+import json
+import os
+import sys
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from train import gaze_task, loop  # noqa: E402
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--phase", choices=("train", "test"), default="train")
+    ap.add_argument("--params", help="test: parameters (default OUT/best.params)")
+    loop.add_common_args(ap)
+    gaze_task.add_args(ap)
+    ap.set_defaults(task_name="gaze")
+    args = ap.parse_args(argv)
+    if args.phase == "train" and not args.train:
+        ap.error("--phase train needs --train")
+    return args
+
+
+def test(args):
+    import mxnet as mx
+    from mxnet import gluon
+    saved = os.path.join(args.out, "args.json")
+    if os.path.exists(saved):
+        with open(saved) as f:
+            old = json.load(f)
+        for k in ("model", "head_size", "eye_size", "input_size"):
+            setattr(args, k, old.get(k, getattr(args, k)))
+    task = gaze_task.GazeTask(args)
+    net = task.network(args)
+    net.load_parameters(args.params or os.path.join(args.out, "best.params"), ctx=mx.cpu())
+    net.hybridize()
+    _, val = task.datasets(argparse.Namespace(**{**vars(args), "train": None}), 0, 1)
+    outs, labels = loop.predict(net, gluon.data.DataLoader(val, batch_size=32), [mx.cpu()])
+    result = task.evaluate(outs, labels)
+    print(json.dumps(result, indent=1))
+    return result
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.phase == "train":
+        return loop.fit(gaze_task.GazeTask(args), args)
+    return test(args)
+
+
+if __name__ == "__main__":
+    main()
