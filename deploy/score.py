@@ -1,4 +1,4 @@
-"""Score an exported model on an archive: a summary JSON and a per-face CSV.
+"""Score an exported model on an archive: a summary JSON and a per-face CSV (landmarks and gaze).
 
 NME, FR@0.1 and AUC@0.1 are computed in original-photo pixels (each record's
 crop affine maps predictions and ground truth back), exactly as training's
@@ -8,6 +8,13 @@ mean training shape in crop coordinates) scored on the same faces.
 
     python deploy/score.py --model runs/c21/model --archive out/c21/test --out runs/c21/score \\
         [--baseline_train out/c21/train] [--mkldnn]
+    python deploy/score.py --model runs/mc4/model --archive out/mc4/test --out runs/mc4/score \\
+        --submission runs/mc4/submission.txt
+
+Gaze: mean and median angular error (MC4 also head and eye errors; Gaze360 also front 180 degrees,
+front-facing and the 10-90% interval coverage); ``--baseline_train`` adds the mean-gaze predictor.
+For an MC4 archive ``--submission`` writes the competition file: per image its name, lo and la with
+3 decimals, 3 lines per record like the label files.
 """
 import argparse
 import csv
@@ -21,10 +28,12 @@ if __package__ in (None, ""):
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from recordio import geometry, metrics  # noqa: E402
+from recordio import geometry, labelfiles, metrics  # noqa: E402
 from recordio.dataset import ArchiveReader  # noqa: E402
 from recordio.schema import get_schema  # noqa: E402
-from recordio.transforms import LandmarkTransform  # noqa: E402
+from recordio.transforms import GazeTransform, LandmarkTransform  # noqa: E402
+
+GAZE_KINDS = {"gaze_mc4": "mc4", "gaze_mpiifacegaze": "mpiifacegaze", "gaze_gaze360": "gaze360"}
 
 
 def parse_args(argv=None):
@@ -35,7 +44,8 @@ def parse_args(argv=None):
     ap.add_argument("--out", required=True, help="folder for summary.json and per_face.csv")
     ap.add_argument("--batch_size", type=int, default=64)
     ap.add_argument("--mkldnn", action="store_true", help="use the MKLDNN subgraph backend (CPU)")
-    ap.add_argument("--baseline_train", help="training archive for the mean-shape baseline")
+    ap.add_argument("--baseline_train", help="training archive for the mean-shape / mean-gaze baseline")
+    ap.add_argument("--submission", help="MC4: write the submission file (name, lo, la per image) here")
     return ap.parse_args(argv)
 
 
@@ -104,20 +114,89 @@ def score_landmarks(predictor, reader, batch_size=64, baseline=None):
     return summary, rows
 
 
+def _gaze_tiles_in(reader, kind):
+    if kind == "mpiifacegaze":
+        im = reader.meta["image"]
+        return [{"name": "face", "x": 0, "y": 0, "w": im["width"], "h": im["height"]}]
+    return reader.meta["tiles"]
+
+
+def score_gaze(predictor, reader, batch_size=64, baseline_train=None):
+    """Outputs per record and the summary for a gaze archive."""
+    kind = GAZE_KINDS[reader.meta["task"]]
+    if predictor.meta.get("dataset") != kind:
+        raise SystemExit("error: the model was trained on %s data, %s holds %s"
+                         % (predictor.meta.get("dataset"), reader.rec_path, kind))
+    tf = GazeTransform(kind, reader.layout, _gaze_tiles_in(reader, kind), predictor.meta["input"]["tiles"],
+                       predictor.channels, train=False)
+    outs, labels, batch = [], [], []
+
+    def flush():
+        outs.append(predictor.raw(np.stack(batch)))
+        batch.clear()
+
+    for i in tqdm(range(len(reader)), desc="scoring", unit="sample", mininterval=0.5):
+        img, lab = reader.read(i)
+        data, lab = tf(img, lab)
+        batch.append(data)
+        labels.append(lab)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    outputs = [np.concatenate([o[k] for o in outs]) for k in range(len(outs[0]))]
+    labels = np.stack(labels)
+    summary = {"archive": reader.rec_path, "dataset": kind, "samples": len(labels)}
+    summary.update(metrics.gaze_report(kind, outputs, labels, reader.layout))
+    if baseline_train:
+        train = ArchiveReader(baseline_train)
+        vecs = np.stack([train.layout.get(train.read(i, decode=False)[1], "gaze_vector") for i in range(len(train))])
+        mean = vecs.mean(0) / np.linalg.norm(vecs.mean(0))
+        labelled = reader.layout.get(labels, "has_label")[:, 0] > 0.5
+        err = metrics.angular_errors(np.tile(mean, (int(labelled.sum()), 1)),
+                                     reader.layout.get(labels[labelled], "gaze_vector"))
+        summary["mean_gaze_baseline"] = metrics.angular_report(err)
+    return summary, outputs, labels
+
+
+def write_submission(path, reader, outputs):
+    """MC4 submission: per image its name, lo, la (degrees, 3 decimals), 3 lines per record."""
+    names = [s["image"] for s in reader.meta["sources"]]
+    rows = [(names[int(k)], float(lo), float(la)) for k, (lo, la) in zip(reader.keys, outputs[2])]
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        f.write(labelfiles.format_mc4_labels(rows))
+    return rows
+
+
 def main(argv=None):
     args = parse_args(argv)
     from deploy.predictor import Predictor
     predictor = Predictor(args.model, mkldnn=args.mkldnn)
     reader = ArchiveReader(args.archive)
-    if predictor.meta["task"] != "landmarks" or reader.meta["task"] != "landmarks":
-        raise SystemExit("error: %s is a %s model and %s a %s archive; score.py scores landmarks here"
-                         % (args.model, predictor.meta["task"], args.archive, reader.meta["task"]))
-    baseline = mean_shape(args.baseline_train, get_schema(reader.meta["schema"])) if args.baseline_train else None
-    summary, rows = score_landmarks(predictor, reader, args.batch_size, baseline)
+    task = predictor.meta["task"]
+    if task == "gaze" and reader.meta["task"] in GAZE_KINDS:
+        summary, outputs, labels = score_gaze(predictor, reader, args.batch_size, args.baseline_train)
+        vectors = geometry.gaze_output_vectors(summary["dataset"], outputs)
+        rows = [{"key": int(k), "image": (reader.meta.get("sources") or [{}] * len(labels))[int(k)].get("image", ""),
+                 "pred_x": "%.5f" % v[0], "pred_y": "%.5f" % v[1], "pred_z": "%.5f" % v[2]}
+                for k, v in zip(reader.keys, vectors)]
+        if args.submission:
+            if summary["dataset"] != "mc4":
+                raise SystemExit("error: --submission is for MC4 archives")
+            write_submission(args.submission, reader, outputs)
+            summary["submission"] = os.path.abspath(args.submission)
+    elif task == "landmarks" and reader.meta["task"] == "landmarks":
+        baseline = mean_shape(args.baseline_train, get_schema(reader.meta["schema"])) if args.baseline_train else None
+        summary, rows = score_landmarks(predictor, reader, args.batch_size, baseline)
+    else:
+        raise SystemExit("error: %s is a %s model and %s a %s archive" % (args.model, task, args.archive,
+                                                                          reader.meta["task"]))
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
-    with open(os.path.join(args.out, "per_face.csv"), "w", newline="") as f:
+    with open(os.path.join(args.out, "per_face.csv" if task == "landmarks" else "per_sample.csv"), "w",
+              newline="") as f:
         w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["key"])
         w.writeheader()
         w.writerows(rows)

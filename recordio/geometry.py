@@ -239,6 +239,21 @@ def vector_to_yawpitch(g):
     return np.stack([lo_la[..., 0], -lo_la[..., 1]], -1)
 
 
+def gaze_output_vectors(kind, outputs):
+    """Gaze unit vectors (N, 3) in the camera frame from a gaze network's outputs (list of arrays).
+
+    mc4: outputs (head, eye, gaze) in degrees (lo, la); mpiifacegaze: (pitch, yaw) in radians;
+    gaze360: (yaw, pitch, sigma) in radians.
+    """
+    if kind == "mc4":
+        return mc4_to_vector(outputs[2][:, 0], outputs[2][:, 1])
+    if kind == "mpiifacegaze":
+        return pitchyaw_to_vector(outputs[0][:, 0], outputs[0][:, 1])
+    if kind == "gaze360":
+        return yawpitch_to_vector(outputs[0][:, 0], outputs[0][:, 1])
+    raise ValueError("unknown gaze data %r (mc4, mpiifacegaze, gaze360)" % kind)
+
+
 def flip_vector(g):
     """A direction (..., 3) after a horizontal image flip (x negated)."""
     g = np.array(g, dtype=np.float64)

@@ -6,7 +6,6 @@ good ones with it.  Checks that need the image (missing file, points outside
 the photo) belong to the packers.
 """
 import json
-import math
 import os
 from dataclasses import dataclass, field
 
@@ -204,10 +203,6 @@ def read_mc4_labels(path):
 def format_mc4_labels(rows):
     """Text of an MC4 label file from (name, lo, la) rows (3 decimals)."""
     return "".join("%s\n%.3f\n%.3f\n" % (name, lo, la) for name, lo, la in rows)
-
-
-def is_finite(*vals):
-    return all(math.isfinite(v) for v in vals)
 
 
 def resolve_image(name, *dirs):

@@ -1,7 +1,7 @@
 """Evaluation metrics: NME, FR, AUC, angular error, per-class accuracy (numpy only)."""
 import numpy as np
 
-from .geometry import angular_error_deg
+from .geometry import FORWARD, angular_error_deg, gaze_output_vectors, mc4_to_vector
 from .schema import WFLW_ATTRIBUTES, get_schema
 
 FAILURE_THRESHOLD = 0.1  # NME above which a face counts as a failure (FR@0.1, AUC@0.1)
@@ -82,3 +82,38 @@ def classification_report(pred, truth):
 
     return {"accuracy": acc(np.ones_like(ok)), "positives": acc(truth), "negatives": acc(~truth),
             "count_positive": int(truth.sum()), "count_negative": int((~truth).sum())}
+
+
+FRONT_FACING_DEG = 20.0  # Gaze360's "front-facing" subset: gaze within 20 degrees of the camera
+
+
+def gaze_report(kind, outputs, labels, layout):
+    """Angular errors of a gaze network on labelled records.
+
+    Mean and median angular error for every dataset; MC4 adds the head and
+    eye errors; Gaze360 adds the error on the front 180 degrees and on
+    front-facing gaze (within 20 degrees of the camera), and the share of
+    true yaw/pitch inside the predicted 10-90% interval (angle +- sigma).
+    Records with ``has_label == 0`` are left out; {} when none is labelled.
+    """
+    labelled = layout.get(labels, "has_label")[:, 0] > 0.5
+    if not labelled.any():
+        return {}
+    outputs = [np.asarray(o)[labelled] for o in outputs]
+    labels = np.asarray(labels)[labelled]
+    truth = layout.get(labels, "gaze_vector")
+    err = angular_errors(gaze_output_vectors(kind, outputs), truth)
+    out = {"count": int(len(err)), "angular_error": float(err.mean()), "angular_error_median": float(np.median(err))}
+    if kind == "mc4":
+        for k, name in ((0, "head"), (1, "eye")):
+            gt = layout.get(labels, name)
+            e = angular_errors(mc4_to_vector(outputs[k][:, 0], outputs[k][:, 1]), mc4_to_vector(gt[:, 0], gt[:, 1]))
+            out[name + "_error"] = float(e.mean())
+    if kind == "gaze360":
+        to_camera = angular_errors(truth, np.tile(FORWARD, (len(truth), 1)))
+        for name, sel in (("front180", to_camera < 90.0), ("front_facing", to_camera < FRONT_FACING_DEG)):
+            out["angular_error_" + name] = float(err[sel].mean()) if sel.any() else float("nan")
+        pred, sigma = outputs[0][:, :2], outputs[0][:, 2:3]
+        gt = layout.get(labels, "gaze")
+        out["interval_coverage"] = float(((gt >= pred - sigma) & (gt <= pred + sigma)).mean())
+    return out

@@ -48,3 +48,17 @@ def course21_archive(tmp_path_factory, synth_course21):
     out = str(tmp_path_factory.mktemp("course21_rec"))
     make_rec.main(["course21", os.path.join(src, "I"), "--out", out, "-j", "1", "--test_ratio", "0.3"])
     return os.path.join(out, "train"), os.path.join(out, "test")
+
+
+@pytest.fixture(scope="session")
+def synth_mpii(tmp_path_factory):
+    from tools.synth.formats import write_mpiifacegaze
+    out = str(tmp_path_factory.mktemp("synth_mpii"))
+    return out, write_mpiifacegaze(out, 6, seed=6, persons=2)
+
+
+@pytest.fixture(scope="session")
+def synth_gaze360(tmp_path_factory):
+    from tools.synth.formats import write_gaze360
+    out = str(tmp_path_factory.mktemp("synth_gaze360"))
+    return out, write_gaze360(out, 5, seed=7, frames=9)

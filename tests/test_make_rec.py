@@ -5,7 +5,6 @@ import shutil
 import cv2
 import mxnet as mx
 import numpy as np
-import pytest
 
 from recordio import geometry, labelfiles
 from recordio.dataset import ArchiveReader

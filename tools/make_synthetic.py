@@ -64,7 +64,6 @@ def main(argv=None):
           "(listed with expect_reject in ground_truth.jsonl)" % (args.format, len(truth), took, len(truth) / took,
                                                                   args.out, rejects))
     if args.contact_sheet:
-        import numpy as np
         from tools.synth.formats import face_counts, render_many
         sheet_cfg = cfg or SynthConfig()
         photos = [(img, faces) for _, img, faces, _ in

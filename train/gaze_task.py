@@ -1,14 +1,11 @@
 """The gaze task for the shared loop: MC4 (head + eye -> gaze), MPIIFaceGaze and Gaze360."""
-import numpy as np
-
-from recordio import geometry, metrics
+from recordio import metrics
 from recordio.dataset import RecordDataset
 from recordio.schema import read_meta
 from recordio.transforms import GazeTransform
 from train.loop import Task
 
 KINDS = {"gaze_mc4": "mc4", "gaze_mpiifacegaze": "mpiifacegaze", "gaze_gaze360": "gaze360"}
-FRONT_FACING_DEG = 20.0  # Gaze360's "front-facing" subset: gaze within 20 degrees of the camera
 QUANTILES = (0.1, 0.9)  # Gaze360's pinball loss: sigma spans the 10-90% interval
 
 
@@ -120,39 +117,8 @@ class GazeTask(Task):
             return F.abs(d)
         return F.smooth_l1(d, scalar=1.0)
 
-    def predicted_vectors(self, outputs):
-        """Gaze unit vectors (N, 3) in the camera frame from the network outputs."""
-        if self.kind == "mc4":
-            return geometry.mc4_to_vector(outputs[2][:, 0], outputs[2][:, 1])
-        if self.kind == "mpiifacegaze":
-            return geometry.pitchyaw_to_vector(outputs[0][:, 0], outputs[0][:, 1])
-        return geometry.yawpitch_to_vector(outputs[0][:, 0], outputs[0][:, 1])
-
     def evaluate(self, outputs, labels):
-        L = self.layout
-        labelled = L.get(labels, "has_label")[:, 0] > 0.5
-        if not labelled.any():
-            return {}  # a test archive packed from images only has nothing to score
-        outputs = [o[labelled] for o in outputs]
-        labels = labels[labelled]
-        truth = L.get(labels, "gaze_vector")
-        err = metrics.angular_errors(self.predicted_vectors(outputs), truth)
-        out = {"angular_error": float(err.mean()), "angular_error_median": float(np.median(err))}
-        if self.kind == "mc4":
-            for k, name in ((0, "head"), (1, "eye")):
-                gt = L.get(labels, name)
-                e = metrics.angular_errors(geometry.mc4_to_vector(outputs[k][:, 0], outputs[k][:, 1]),
-                                           geometry.mc4_to_vector(gt[:, 0], gt[:, 1]))
-                out[name + "_error"] = float(e.mean())
-        if self.kind == "gaze360":
-            to_camera = metrics.angular_errors(truth, np.tile(geometry.FORWARD, (len(truth), 1)))
-            for name, sel in (("front180", to_camera < 90.0), ("front_facing", to_camera < FRONT_FACING_DEG)):
-                out["angular_error_" + name] = float(err[sel].mean()) if sel.any() else float("nan")
-            pred, sigma = outputs[0][:, :2], outputs[0][:, 2:3]
-            gt = L.get(labels, "gaze")
-            inside = (gt >= pred - sigma) & (gt <= pred + sigma)
-            out["interval_coverage"] = float(inside.mean())
-        return out
+        return metrics.gaze_report(self.kind, outputs, labels, self.layout)
 
     def export_meta(self, args, net):
         units = {"mc4": [{"name": n, "shape": [2], "unit": "deg, MC4 (lo, la)"} for n in ("head", "eye", "gaze")],

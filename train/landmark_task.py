@@ -1,5 +1,4 @@
 """The landmark task for the shared loop: data, network, loss and metrics."""
-import numpy as np
 
 from recordio import geometry, metrics
 from recordio.dataset import RecordDataset

@@ -1,0 +1,183 @@
+import json
+import os
+import shutil
+
+import mxnet as mx
+import numpy as np
+import pytest
+
+from recordio import geometry, labelfiles, metrics
+from recordio.dataset import ArchiveReader
+from symbols import get_model
+from symbols.gaze import MC4Compose
+from tools import make_rec
+
+
+def _rot(axis, deg):
+    a = np.radians(deg)
+    c, s = np.cos(a), np.sin(a)
+    if axis == "x":
+        return np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+    return np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+
+
+def test_composition_block_matches_an_independent_rotation_composition():
+    rng = np.random.default_rng(0)
+    head, eye = rng.uniform(-60, 60, (50, 2)), rng.uniform(-35, 35, (50, 2))
+    out = MC4Compose()(mx.nd.array(head), mx.nd.array(eye)).asnumpy()
+    for (hlo, hla), (elo, ela), (lo, la) in zip(head, eye, out):
+        g = _rot("y", hlo) @ _rot("x", hla) @ _rot("y", elo) @ _rot("x", ela) @ [0, 0, -1]
+        assert geometry.angular_error_deg(geometry.mc4_to_vector(lo, la), g) < 1e-3
+
+
+def test_composition_block_zero_head_gives_eye_and_zero_eye_gives_head():
+    a = mx.nd.array([[23.0, -11.0], [-40.0, 17.5]])
+    z = mx.nd.zeros((2, 2))
+    np.testing.assert_allclose(MC4Compose()(z, a).asnumpy(), a.asnumpy(), atol=1e-4)
+    np.testing.assert_allclose(MC4Compose()(a, z).asnumpy(), a.asnumpy(), atol=1e-4)
+
+
+def test_full_resnext50_mc4_model_steps_and_exports(tmp_path):
+    from mxnet import autograd, gluon
+    from train.export import export_network
+    net = get_model("mc4_gazenet", head_size=224, eye_size=112)
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    x = mx.nd.random.uniform(0, 255, (2,) + net.input_shape)
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 1e-3})
+    with autograd.record():
+        head, eye, gaze = net(x)
+        loss = (head.abs() + eye.abs() + gaze.abs()).sum()
+    loss.backward()
+    trainer.step(2)
+    assert np.isfinite(loss.asscalar())
+    meta = {"task": "gaze", "input": {"name": "data", "shape": [1] + list(net.input_shape)},
+            "outputs": [{"name": n} for n in ("head", "eye", "gaze")]}
+    prefix = export_network(net, meta, str(tmp_path / "mc4"))
+    sym = mx.sym.load(prefix + "-symbol.json")
+    assert len(sym.list_outputs()) == 3
+    params = mx.nd.load(prefix + "-0000.params")
+    assert sum(v.size for v in params.values()) > 40e6  # two ResNeXt-50 (32x4d) trunks
+
+
+def test_gaze360_lstm_exports_and_loads_back(tmp_path):
+    from deploy.predictor import Predictor
+    from train.export import export_network
+    net = get_model("gaze360_lstm", input_size=32)
+    net.initialize(mx.init.Xavier())
+    x = np.random.default_rng(0).uniform(0, 255, (3,) + net.input_shape).astype(np.float32)
+    ref = net(mx.nd.array(x))[0].asnumpy()
+    meta = {"task": "gaze", "dataset": "gaze360",
+            "input": {"name": "data", "shape": [1] + list(net.input_shape), "tiles": []},
+            "outputs": [{"name": "gaze"}]}
+    prefix = export_network(net, meta, str(tmp_path / "g360"))
+    out = Predictor(prefix).raw(x)[0]
+    np.testing.assert_allclose(out, ref, atol=1e-5)
+    assert (np.abs(out[:, 0]) < np.pi).all() and (np.abs(out[:, 1]) < np.pi / 2).all()
+    assert ((out[:, 2] > 0) & (out[:, 2] < np.pi)).all()
+
+
+def test_pinball_loss_hand_computed():
+    from train.gaze_task import pinball
+    err = mx.nd.array([2.0, -2.0])
+    np.testing.assert_allclose(pinball(mx.nd, err, 0.1).asnumpy(), [0.2, 1.8], atol=1e-6)
+    np.testing.assert_allclose(pinball(mx.nd, err, 0.9).asnumpy(), [1.8, 0.2], atol=1e-6)
+
+
+def test_mpiifacegaze_one_archive_per_person_with_labels(tmp_path, synth_mpii):
+    src, truth = synth_mpii
+    out = str(tmp_path / "m")
+    s = make_rec.main(["mpiifacegaze", src, "--out", out, "-j", "1", "--size", "112"])
+    assert sorted(s) == ["p00", "p01"] and all(v["written"] == 6 and v["rejected"] == 0 for v in s.values())
+    r = ArchiveReader(os.path.join(out, "p01"))
+    t = [x for x in truth if x["person"] == "p01"]
+    for i in range(len(r)):
+        img, lab = r.read(i)
+        assert img.shape == (112, 112, 3)
+        np.testing.assert_allclose(r.layout.get(lab, "gaze"), t[i]["gaze_pitch_yaw"], atol=1e-5)
+        np.testing.assert_allclose(r.layout.get(lab, "gaze_vector"), t[i]["gaze_vector"], atol=1e-5)
+
+
+def test_gaze360_sequences_and_a_missing_frame_named(tmp_path, synth_gaze360):
+    src, truth = synth_gaze360
+    d = tmp_path / "g"
+    shutil.copytree(src, d)
+    victim = [t for t in truth if t["split"] == "train"][0]["image"]  # remove a frame next to a training centre
+    frame = int(victim.split("/")[-1][:-4])
+    missing = d / "imgs" / os.path.dirname(victim) / ("%06d.jpg" % (frame + 2))
+    os.remove(missing)
+    with open(d / "train.txt", "a") as f:
+        f.write("rec_000/head/000000/000000.jpg 0.1 0.2 -0.9\n")  # a recording's first frame is no centre
+        f.write("broken line\n")
+    out = str(tmp_path / "o")
+    s = make_rec.main(["gaze360", str(d), "--out", out, "-j", "1", "--size", "32"])
+    rej = "\n".join(open(os.path.join(out, p)).read() for p in os.listdir(out) if p.endswith(".rejects.txt"))
+    assert str(missing) in rej and "frame file not found" in rej
+    assert "expected 4 tokens" in rej
+    assert sum(v["written"] + v["rejected"] for v in s.values()) == len(truth) + 2
+    r = ArchiveReader(os.path.join(out, "test"))
+    assert r.meta["image"]["width"] == 7 * 32 and len(r.meta["tiles"]) == 7
+    lab = r.read(0)[1]
+    t = [x for x in truth if x["split"] == "test"][0]
+    np.testing.assert_allclose(r.layout.get(lab, "gaze_vector"), t["gaze_vector"], atol=1e-5)
+
+
+def test_gaze_flip_negates_yaw_and_swaps_the_eyes(synth_mc4, tmp_path):
+    from recordio.transforms import GazeTransform
+    src, _ = synth_mc4
+    out = str(tmp_path / "m")
+    make_rec.main(["mc4", os.path.join(src, "train"), "--out", out, "-j", "1"])
+    r = ArchiveReader(os.path.join(out, "train"))
+    img, lab = r.read(0)
+    tiles = r.meta["tiles"]
+    tf = GazeTransform("mc4", r.layout, tiles, tiles, 3, train=True, flip=1.0, scale=0, shift=0, color=0)
+    data, flipped = tf(img, lab)
+    L = r.layout
+    np.testing.assert_allclose(L.get(flipped, "gaze"), L.get(lab, "gaze") * [-1, 1], atol=1e-6)
+    np.testing.assert_allclose(L.get(flipped, "head"), L.get(lab, "head") * [-1, 1], atol=1e-6)
+    np.testing.assert_allclose(L.get(flipped, "gaze_vector"), L.get(lab, "gaze_vector") * [-1, 1, 1], atol=1e-6)
+    out_img = data.transpose(1, 2, 0)
+    e = tiles[1]
+    left_out = out_img[e["y"]:e["y"] + e["h"], e["x"]:e["x"] + e["w"]].astype(int)
+    r_src = tiles[2]
+    right_in = img[r_src["y"]:r_src["y"] + r_src["h"], r_src["x"]:r_src["x"] + r_src["w"]][:, ::-1].astype(int)
+    assert np.abs(left_out - right_in).mean() < 2  # the new left eye is the old right eye, mirrored
+
+
+def test_mc4_submission_parses_back_to_the_predictions(tmp_path, synth_mc4):
+    from deploy import score
+    from train import train_gaze
+    src, _ = synth_mc4
+    rec = str(tmp_path / "rec")
+    make_rec.main(["mc4", os.path.join(src, "train"), "--out", rec, "-j", "1"])
+    make_rec.main(["mc4", os.path.join(src, "test"), "--out", rec, "-j", "1", "--test"])
+    run = str(tmp_path / "run")
+    train_gaze.main(["--model", "mc4_gazenet_small", "--train", os.path.join(rec, "train"), "--out", run,
+                     "--head_size", "64", "--eye_size", "32", "--epochs", "1", "--batch_size", "8",
+                     "--num_workers", "0", "--log_interval", "0"])
+    sub = str(tmp_path / "submission.txt")
+    score.main(["--model", os.path.join(run, "model"), "--archive", os.path.join(rec, "test"), "--out",
+                str(tmp_path / "score"), "--submission", sub])
+    parsed, errors = labelfiles.read_mc4_labels(sub)
+    reader = ArchiveReader(os.path.join(rec, "test"))
+    assert not errors and len(parsed) == len(reader) > 0
+    assert list(parsed) == [s["image"] for s in reader.meta["sources"]]
+    from deploy.predictor import Predictor
+    from recordio.transforms import GazeTransform
+    p = Predictor(os.path.join(run, "model"))
+    tf = GazeTransform("mc4", reader.layout, reader.meta["tiles"], p.meta["input"]["tiles"], 1, train=False)
+    img, lab = reader.read(0)
+    gaze = p.raw(tf(img, lab)[0][None])[2][0]
+    np.testing.assert_allclose(parsed[reader.meta["sources"][0]["image"]][1:], gaze, atol=6e-4)
+
+
+def test_gaze_report_on_gaze360_subsets_and_coverage():
+    from recordio.schema import gaze360_layout
+    L = gaze360_layout()
+    truth = np.array([[0.0, 0.0], [0.5, 0.1], [2.5, 0.0]])  # yaw, pitch (rad): front, 29 deg off, behind
+    labels = np.stack([L.pack(has_label=1, gaze=t, gaze_vector=geometry.yawpitch_to_vector(*t)) for t in truth])
+    pred = np.concatenate([truth + [[0.1, 0.0]], np.full((3, 1), 0.05)], 1)  # 0.1 rad off in yaw, sigma 0.05
+    rep = metrics.gaze_report("gaze360", [pred], labels, L)
+    assert rep["count"] == 3 and rep["interval_coverage"] == 0.5  # pitch inside, yaw outside
+    assert np.isfinite(rep["angular_error_front_facing"]) and rep["angular_error_front180"] > 0
+    np.testing.assert_allclose(rep["angular_error_front_facing"], np.degrees(0.1), rtol=1e-3)
