@@ -62,34 +62,37 @@ def mean_shape(train_prefix, schema):
     return np.mean(shapes, axis=0)
 
 
+def run_batches(reader, transform, predict, batch_size):
+    """Every record of ``reader`` through ``transform`` and ``predict`` in batches.
+
+    Returns (list of output arrays, one per network output; labels (N, width)).
+    """
+    outs, labels, batch = [], [], []
+
+    def flush():
+        outs.append(predict(np.stack(batch)))
+        batch.clear()
+
+    for i in tqdm(range(len(reader)), desc="scoring", unit="record", mininterval=0.5):
+        img, lab = reader.read(i)
+        data, lab = transform(img if img.ndim == 3 else img[:, :, None], lab)
+        batch.append(data)
+        labels.append(lab)
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    return [np.concatenate([o[k] for o in outs]) for k in range(len(outs[0]))], np.stack(labels)
+
+
 def score_landmarks(predictor, reader, batch_size=64, baseline=None):
     """Per-face rows and the summary for a landmark archive."""
     L = reader.layout
     schema = get_schema(reader.meta["schema"])
     tf = LandmarkTransform(schema, predictor.size, predictor.channels, train=False)
-    preds, probs, labels = [], [], []
-    batch, batch_labels = [], []
-
-    def flush():
-        out = predictor(np.stack(batch))
-        preds.append(out["landmarks"])
-        probs.append(out.get("face_prob", np.full(len(batch), np.nan)))
-        labels.extend(batch_labels)
-        batch.clear()
-        batch_labels.clear()
-
-    for i in tqdm(range(len(reader)), desc="scoring", unit="face", mininterval=0.5):
-        img, lab = reader.read(i)
-        data, lab = tf(img if img.ndim == 3 else img[:, :, None], lab)
-        batch.append(data)
-        batch_labels.append(lab)
-        if len(batch) == batch_size:
-            flush()
-    if batch:
-        flush()
-    pred = np.concatenate(preds)
-    prob = np.concatenate(probs)
-    labels = np.stack(labels)
+    outs, labels = run_batches(reader, tf, predictor.raw, batch_size)
+    pred = outs[0].reshape(len(labels), -1, 2) * predictor.size
+    prob = outs[1][:, 1] if len(outs) > 1 else np.full(len(labels), np.nan)
     face = L.get(labels, "face")[:, 0] > 0.5
     A = L.get(labels, "affine")
     gt = L.get(labels, "points").reshape(len(labels), -1, 2)
@@ -129,23 +132,7 @@ def score_gaze(predictor, reader, batch_size=64, baseline_train=None):
                          % (predictor.meta.get("dataset"), reader.rec_path, kind))
     tf = GazeTransform(kind, reader.layout, _gaze_tiles_in(reader, kind), predictor.meta["input"]["tiles"],
                        predictor.channels, train=False)
-    outs, labels, batch = [], [], []
-
-    def flush():
-        outs.append(predictor.raw(np.stack(batch)))
-        batch.clear()
-
-    for i in tqdm(range(len(reader)), desc="scoring", unit="sample", mininterval=0.5):
-        img, lab = reader.read(i)
-        data, lab = tf(img, lab)
-        batch.append(data)
-        labels.append(lab)
-        if len(batch) == batch_size:
-            flush()
-    if batch:
-        flush()
-    outputs = [np.concatenate([o[k] for o in outs]) for k in range(len(outs[0]))]
-    labels = np.stack(labels)
+    outputs, labels = run_batches(reader, tf, predictor.raw, batch_size)
     summary = {"archive": reader.rec_path, "dataset": kind, "samples": len(labels)}
     summary.update(metrics.gaze_report(kind, outputs, labels, reader.layout))
     if baseline_train:

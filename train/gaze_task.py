@@ -1,6 +1,5 @@
 """The gaze task for the shared loop: MC4 (head + eye -> gaze), MPIIFaceGaze and Gaze360."""
 from recordio import metrics
-from recordio.dataset import RecordDataset
 from recordio.schema import read_meta
 from recordio.transforms import GazeTransform
 from train.loop import Task
@@ -15,6 +14,8 @@ def add_args(ap):
                    help="mc4_gazenet[_small|_resnet18], mobile_facegaze, gaze360_lstm, gaze360_static")
     g.add_argument("--loss", default="auto", choices=("auto", "smooth_l1", "l1", "l2", "pinball"),
                    help="auto: MC4 smooth_l1 on head, eye and gaze; MPIIFaceGaze l1; Gaze360 pinball")
+    g.add_argument("--backbone", help="per-view backbone (resnext50, resnet18, resnet34, resnet50, small); "
+                   "default: the model's own")
     g.add_argument("--head_size", type=int, default=224, help="MC4: side of the head view the face net sees")
     g.add_argument("--eye_size", type=int, default=112, help="MC4: side of each eye view")
     g.add_argument("--input_size", type=int, default=112, help="MPIIFaceGaze face / Gaze360 frame side")
@@ -51,7 +52,7 @@ class GazeTask(Task):
         if self.kind == "mc4":
             if not a.model.startswith("mc4_gazenet"):
                 raise SystemExit("error: MC4 archives need an mc4_gazenet model, not %s" % a.model)
-            net = get_model(a.model, head_size=a.head_size, eye_size=a.eye_size)
+            net = get_model(a.model, head_size=a.head_size, eye_size=a.eye_size, **self._backbone_kw(a))
             h, e = a.head_size, a.eye_size
             self.tiles_out = [{"name": "head", "x": 0, "y": 0, "w": h, "h": h},
                               {"name": "l_eye", "x": h, "y": 0, "w": e, "h": e},
@@ -67,7 +68,7 @@ class GazeTask(Task):
             if not a.model.startswith("gaze360"):
                 raise SystemExit("error: Gaze360 archives need gaze360_lstm or gaze360_static, not %s" % a.model)
             tiles = self.meta["tiles"]
-            net = get_model(a.model, input_size=a.input_size, tile_frames=len(tiles))
+            net = get_model(a.model, input_size=a.input_size, tile_frames=len(tiles), **self._backbone_kw(a))
             self.tiles_out = [dict(t, x=k * a.input_size, w=a.input_size, h=a.input_size)
                               for k, t in enumerate(tiles)]
             self.tiles_in = tiles
@@ -75,21 +76,14 @@ class GazeTask(Task):
         net.input_size = net.input_shape[1]  # the loop warms deferred shapes up with these
         return net
 
+    @staticmethod
+    def _backbone_kw(args):
+        return {"backbone": args.backbone} if getattr(args, "backbone", None) else {}
+
     def _transform(self, train):
         a = self.args
         return GazeTransform(self.kind, self.layout, self.tiles_in, self.tiles_out, self._net.input_channels,
                              train=train, flip=a.flip, scale=a.scale, shift=a.shift, color=a.color)
-
-    def datasets(self, args, part_index, num_parts):
-        if self._net is None:
-            self.network(args)
-        train = RecordDataset(args.train, self._transform(True), part_index, num_parts) if args.train else None
-        val = RecordDataset(args.val, self._transform(False)) if args.val else None
-        return train, val
-
-    def _field(self, label, name):
-        off, n = self.layout.offsets[name]
-        return label.slice_axis(axis=1, begin=off, end=off + n)
 
     def loss(self, outputs, label):
         from mxnet import nd as F

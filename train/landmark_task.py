@@ -1,7 +1,6 @@
 """The landmark task for the shared loop: data, network, loss and metrics."""
 
 from recordio import geometry, metrics
-from recordio.dataset import RecordDataset
 from recordio.schema import get_schema, read_meta
 from recordio.transforms import LandmarkTransform
 from train.loop import Task
@@ -51,17 +50,6 @@ class LandmarkTask(Task):
         a = self.args
         return LandmarkTransform(self.schema, self.size, self.channels, train=train, flip=a.flip, rotate=a.rotate,
                                  scale=(1 - a.scale, 1 + a.scale), shift=a.shift, color=a.color, gray=a.gray)
-
-    def datasets(self, args, part_index, num_parts):
-        if self._net is None:
-            self.network(args)
-        train = RecordDataset(args.train, self._transform(True), part_index, num_parts) if args.train else None
-        val = RecordDataset(args.val, self._transform(False)) if args.val else None
-        return train, val
-
-    def _field(self, label, name):
-        off, n = self.layout.offsets[name]
-        return label.slice_axis(axis=1, begin=off, end=off + n)
 
     def loss(self, outputs, label):
         from train.losses import LandmarkLoss, MaskedFaceLoss, PFLDLoss

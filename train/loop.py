@@ -64,9 +64,25 @@ class Task:
     metric = "loss"  # the validation metric that picks the best epoch
     lower_is_better = True
 
+    layout = None  # the archives' LabelLayout
+
     def datasets(self, args, part_index, num_parts):
-        """(train dataset, val dataset or None), transformed to (uint8 CHW, label)."""
+        """(train dataset or None, val dataset or None), transformed to (uint8 CHW, label)."""
+        from recordio.dataset import RecordDataset
+        if getattr(self, "_net", None) is None:
+            self.network(args)
+        train = RecordDataset(args.train, self._transform(True), part_index, num_parts) if args.train else None
+        val = RecordDataset(args.val, self._transform(False)) if args.val else None
+        return train, val
+
+    def _transform(self, train):
+        """The train or validation transform (a callable (image, label) -> (data, label))."""
         raise NotImplementedError
+
+    def _field(self, label, name):
+        """One label field of a batch (NDArray (N, width) -> (N, length))."""
+        off, n = self.layout.offsets[name]
+        return label.slice_axis(axis=1, begin=off, end=off + n)
 
     def network(self, args):
         raise NotImplementedError

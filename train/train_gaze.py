@@ -39,7 +39,7 @@ def test(args):
     if os.path.exists(saved):
         with open(saved) as f:
             old = json.load(f)
-        for k in ("model", "head_size", "eye_size", "input_size"):
+        for k in ("model", "head_size", "eye_size", "input_size", "backbone"):
             setattr(args, k, old.get(k, getattr(args, k)))
     task = gaze_task.GazeTask(args)
     net = task.network(args)
