@@ -13,6 +13,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from recordio.devices import use_all_cores  # noqa: E402
+
+use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 
 MODELS = ("course_stage1", "course_stage3", "course_stage2_mobilenetv2", "course_stage2_resnet18",
           "base_regressor", "pfld_0.25", "pfld_1.0")
@@ -24,8 +27,6 @@ def main(argv=None):
     ap.add_argument("--batch_size", type=int, default=32)
     ap.add_argument("--models", default=",".join(MODELS))
     args = ap.parse_args(argv)
-    from recordio import devices
-    devices.use_all_cores()
     import mxnet as mx
     from mxnet import autograd, gluon
     from recordio.dataset import RecordDataset

@@ -25,6 +25,10 @@ import sys
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from recordio.devices import use_all_cores  # noqa: E402
+
+use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
+
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 

@@ -105,6 +105,9 @@ def contexts(gpu_ids, check=True):
 
 
 def use_all_cores():
-    """MXNet 1.9.1 defaults to one OpenMP thread here; use every core unless the user set it."""
+    """MXNet 1.9.1 defaults to one OpenMP thread here; use every core unless the user set it.
+
+    Call it before anything imports mxnet: the library reads these variables once when it loads.
+    """
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     os.environ.setdefault("MXNET_CPU_WORKER_NTHREADS", str(os.cpu_count() or 1))

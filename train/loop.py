@@ -183,7 +183,6 @@ def fit(task, args):
     import mxnet as mx
     from mxnet import autograd, gluon
 
-    devices.use_all_cores()
     run_dir = args.out
     kv, rank, num_workers = _kvstore(args)
     setup_logging(run_dir, "train.log" if rank == 0 else "train-worker%d.log" % rank)

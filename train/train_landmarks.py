@@ -15,6 +15,10 @@ import sys
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from recordio.devices import use_all_cores  # noqa: E402
+
+use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
+
 from train import landmark_task, loop  # noqa: E402
 
 
