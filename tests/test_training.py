@@ -3,6 +3,7 @@ import os
 
 import mxnet as mx
 import numpy as np
+import pytest
 
 from train import train_landmarks
 
@@ -143,3 +144,14 @@ def test_dist_sync_with_two_local_workers_ends_with_identical_weights(tmp_path, 
         np.testing.assert_array_equal(a[k], b[k])
     log0 = open(os.path.join(out, "train.log")).read()
     assert "worker 0 of 2" in log0 and "worker 1 of 2" in open(os.path.join(out, "train-worker1.log")).read()
+
+
+def test_finetune_from_another_networks_checkpoint_stops_with_a_message(tmp_path, course21_archive):
+    from symbols import get_model
+    other = get_model("pfld_0.25")
+    other.initialize()
+    other(mx.nd.zeros((1, 3, 112, 112)))
+    path = str(tmp_path / "pfld.params")
+    other.save_parameters(path)
+    with pytest.raises(SystemExit, match="shares no parameter"):
+        _fit(tmp_path, "ft", course21_archive, "--max_batches", "1", "--no_export", "--finetune", path)

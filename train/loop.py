@@ -217,8 +217,14 @@ def fit(task, args):
     elif args.finetune:
         net.initialize(mx.init.Xavier(magnitude=2), ctx=ctx)
         _warm_up(net, task, ctx)
+        saved = set(mx.nd.load(args.finetune))
+        own = set(net._collect_params_with_prefix())
+        if not saved & own:
+            raise SystemExit("error: %s shares no parameter with %s (a checkpoint of another network?)"
+                             % (args.finetune, getattr(args, "model", "the network")))
         net.load_parameters(args.finetune, ctx=ctx, allow_missing=True, ignore_extra=True)
-        log.info("finetuning from %s", args.finetune)
+        log.info("finetuning from %s: %d of %d parameters loaded, %d new, %d in the file unused",
+                 args.finetune, len(saved & own), len(own), len(own - saved), len(saved - own))
     else:
         net.initialize(mx.init.Xavier(magnitude=2), ctx=ctx)
     frozen = []
