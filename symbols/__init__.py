@@ -5,15 +5,15 @@
 from functools import partial
 
 from symbols.gaze import Gaze360Net, MC4GazeNet, MobileFaceGaze
-from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseStage1, CourseStage2CNN
+from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseCNN
 
 _MODELS = {
-    "course_stage1": partial(CourseStage1, face_head=False),
-    "course_stage2_cnn": partial(CourseStage2CNN, face_head=False),
-    "course_stage3_cnn": partial(CourseStage2CNN, face_head=True),
+    "course_stage1": partial(CourseCNN, face_head=False),
+    "course_stage2_cnn": partial(CourseCNN, width=2.0, bn=True, dropout=0.2),
+    "course_stage3_cnn": partial(CourseCNN, width=2.0, bn=True, dropout=0.2, face_head=True),
     "course_stage2_resnet18": partial(BackboneRegressor, backbone="resnet18"),
     "course_stage2_mobilenetv2": partial(BackboneRegressor, backbone="mobilenetv2"),
-    "course_stage3": partial(CourseStage1, face_head=True),
+    "course_stage3": partial(CourseCNN, face_head=True),
     "course_stage3_resnet18": partial(BackboneRegressor, backbone="resnet18", face_head=True),
     "course_stage3_mobilenetv2": partial(BackboneRegressor, backbone="mobilenetv2", face_head=True),
     "base_regressor": BaseRegressor,

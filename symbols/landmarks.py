@@ -22,55 +22,18 @@ class _LandmarkNet(HybridBlock):
         self.input_channels = input_channels
 
 
-class CourseStage1(_LandmarkNet):
-    """The course's plain CNN, layer for layer (112x112 grayscale, PReLU throughout).
+class CourseCNN(_LandmarkNet):
+    """The course's CNN: stage 1 exactly, and its stronger stage-2/3 forms.
 
-    conv 8 k5 s2, avg-pool, conv 16, 16, avg-pool, conv 24, 24, avg-pool,
-    conv 40, 80 (pad 1), FC 128, 128, 2K.  With ``face_head`` a second branch
-    (FC 128 -> 2) scores face / non-face from the shared features (stage 3).
+    Stage 1 (``width=1, bn=False, dropout=0``), layer for layer: conv 8 k5 s2,
+    avg-pool, conv 16, 16, avg-pool, conv 24, 24, avg-pool, conv 40, 80 (pad 1),
+    FC 128, 128, 2K, PReLU throughout, 112x112 grayscale.  Stage 2 adds batch
+    norm, ``width`` times the channels and dropout; ``face_head`` adds the
+    stage-3 face / non-face branch (FC 128 -> 2) on the shared features.
     """
 
-    def __init__(self, num_points=21, face_head=False, input_size=112, input_channels=1, **kwargs):
-        super().__init__(**kwargs)
-        self._init_meta(num_points, input_size, input_channels)
-        self.face_head = face_head
-        if face_head:
-            self.outputs = ("landmarks", "face_logits")
-            self.deploy = {"keep": (0, 1), "softmax": (1,)}
-        with self.name_scope():
-            self.norm = Normalize()
-            self.trunk = nn.HybridSequential(prefix="trunk_")
-            with self.trunk.name_scope():
-                t = self.trunk
-                t.add(nn.Conv2D(8, 5, 2), nn.PReLU(), nn.AvgPool2D(2, 2, ceil_mode=True))
-                t.add(nn.Conv2D(16, 3), nn.PReLU(), nn.Conv2D(16, 3), nn.PReLU(), nn.AvgPool2D(2, 2, ceil_mode=True))
-                t.add(nn.Conv2D(24, 3), nn.PReLU(), nn.Conv2D(24, 3), nn.PReLU(), nn.AvgPool2D(2, 2, ceil_mode=True))
-                t.add(nn.Conv2D(40, 3, padding=1), nn.PReLU(), nn.Conv2D(80, 3, padding=1), nn.PReLU())
-                t.add(nn.Flatten())
-            self.head = nn.HybridSequential(prefix="lmk_")
-            with self.head.name_scope():
-                self.head.add(nn.Dense(128), nn.PReLU(), nn.Dense(128), nn.PReLU(), nn.Dense(2 * num_points))
-            if face_head:
-                self.cls = nn.HybridSequential(prefix="cls_")
-                with self.cls.name_scope():
-                    self.cls.add(nn.Dense(128), nn.PReLU(), nn.Dense(2))
-
-    def hybrid_forward(self, F, x):
-        f = self.trunk(self.norm(x))
-        if self.face_head:
-            return self.head(f), self.cls(f)
-        return (self.head(f),)
-
-
-class CourseStage2CNN(_LandmarkNet):
-    """Stage 2's CPU-friendly net: the stage-1 layout with batch norm, wider layers and dropout.
-
-    ``width`` multiplies every channel count of stage 1; ``face_head`` adds
-    the stage-3 face / non-face branch.
-    """
-
-    def __init__(self, num_points=21, face_head=False, width=2.0, input_size=112, input_channels=1, dropout=0.2,
-                 **kwargs):
+    def __init__(self, num_points=21, face_head=False, width=1.0, bn=False, dropout=0.0, input_size=112,
+                 input_channels=1, **kwargs):
         super().__init__(**kwargs)
         self._init_meta(num_points, input_size, input_channels)
         self.face_head = face_head
@@ -81,21 +44,24 @@ class CourseStage2CNN(_LandmarkNet):
         def c(n):
             return int(round(n * width))
 
+        def conv(n, k, stride=1, pad=0):
+            return conv_bn(c(n), k, stride, pad=pad, act="prelu", bn=bn)
+
         with self.name_scope():
             self.norm = Normalize()
             self.trunk = nn.HybridSequential(prefix="trunk_")
             with self.trunk.name_scope():
                 t = self.trunk
-                t.add(conv_bn(c(8), 5, 2, pad=0, act="prelu"), nn.AvgPool2D(2, 2, ceil_mode=True))
-                t.add(conv_bn(c(16), 3, pad=0, act="prelu"), conv_bn(c(16), 3, pad=0, act="prelu"),
-                      nn.AvgPool2D(2, 2, ceil_mode=True))
-                t.add(conv_bn(c(24), 3, pad=0, act="prelu"), conv_bn(c(24), 3, pad=0, act="prelu"),
-                      nn.AvgPool2D(2, 2, ceil_mode=True))
-                t.add(conv_bn(c(40), 3, act="prelu"), conv_bn(c(80), 3, act="prelu"), nn.Flatten())
+                t.add(conv(8, 5, 2), nn.AvgPool2D(2, 2, ceil_mode=True))
+                t.add(conv(16, 3), conv(16, 3), nn.AvgPool2D(2, 2, ceil_mode=True))
+                t.add(conv(24, 3), conv(24, 3), nn.AvgPool2D(2, 2, ceil_mode=True))
+                t.add(conv(40, 3, pad=1), conv(80, 3, pad=1), nn.Flatten())
             self.head = nn.HybridSequential(prefix="lmk_")
             with self.head.name_scope():
-                self.head.add(nn.Dense(c(128)), nn.PReLU(), nn.Dropout(dropout), nn.Dense(c(128)), nn.PReLU(),
-                              nn.Dense(2 * num_points))
+                self.head.add(nn.Dense(c(128)), nn.PReLU())
+                if dropout:
+                    self.head.add(nn.Dropout(dropout))
+                self.head.add(nn.Dense(c(128)), nn.PReLU(), nn.Dense(2 * num_points))
             if face_head:
                 self.cls = nn.HybridSequential(prefix="cls_")
                 with self.cls.name_scope():

@@ -1,10 +1,8 @@
-import json
 import os
 import shutil
 
 import mxnet as mx
 import numpy as np
-import pytest
 
 from recordio import geometry, labelfiles, metrics
 from recordio.dataset import ArchiveReader

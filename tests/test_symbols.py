@@ -26,7 +26,17 @@ def test_course_stage1_is_the_course_cnn_layer_for_layer():
     assert feat.shape == (1, 80 * 4 * 4)
     dense = [c for c in net.head._children.values() if isinstance(c, nn.Dense)]
     assert [d._units for d in dense] == [128, 128, 42]
-    assert sum(isinstance(c, nn.PReLU) for c in net.trunk._children.values()) == 7
+    assert _count(net.trunk, nn.PReLU) == 7 and _count(net.trunk, nn.BatchNorm) == 0
+
+
+def _count(block, kind):
+    return sum(isinstance(c, kind) + _count(c, kind) for c in block._children.values())
+
+
+def test_stage2_cnn_is_stage1_with_batch_norm_and_twice_the_channels():
+    net = get_model("course_stage3_cnn")
+    assert [c for c, _, _ in _convs(net.trunk)] == [16, 32, 32, 48, 48, 80, 160]
+    assert _count(net.trunk, nn.BatchNorm) == 7 and hasattr(net, "cls")
 
 
 def test_get_model_lists_valid_names():
