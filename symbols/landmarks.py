@@ -16,10 +16,14 @@ class _LandmarkNet(HybridBlock):
     outputs = ("landmarks",)
     deploy = {"keep": (0,), "softmax": ()}
 
-    def _init_meta(self, num_points, input_size, input_channels):
+    def _init_meta(self, num_points, input_size, input_channels, face_head=False):
         self.num_points = num_points
         self.input_size = input_size
         self.input_channels = input_channels
+        self.face_head = face_head
+        if face_head:  # stage 3: face / non-face logits beside the landmarks; the export softmaxes them
+            self.outputs = ("landmarks", "face_logits")
+            self.deploy = {"keep": (0, 1), "softmax": (1,)}
 
 
 class CourseCNN(_LandmarkNet):
@@ -35,11 +39,7 @@ class CourseCNN(_LandmarkNet):
     def __init__(self, num_points=21, face_head=False, width=1.0, bn=False, dropout=0.0, input_size=112,
                  input_channels=1, **kwargs):
         super().__init__(**kwargs)
-        self._init_meta(num_points, input_size, input_channels)
-        self.face_head = face_head
-        if face_head:
-            self.outputs = ("landmarks", "face_logits")
-            self.deploy = {"keep": (0, 1), "softmax": (1,)}
+        self._init_meta(num_points, input_size, input_channels, face_head)
 
         def c(n):
             return int(round(n * width))
@@ -103,11 +103,7 @@ class BackboneRegressor(_LandmarkNet):
                  dropout=0.1, **kwargs):
         super().__init__(**kwargs)
         from gluoncv.model_zoo import get_model as gcv_model
-        self._init_meta(num_points, input_size, input_channels)
-        self.face_head = face_head
-        if face_head:
-            self.outputs = ("landmarks", "face_logits")
-            self.deploy = {"keep": (0, 1), "softmax": (1,)}
+        self._init_meta(num_points, input_size, input_channels, face_head)
         with self.name_scope():
             self.norm = Normalize()
             if backbone == "resnet18":

@@ -115,12 +115,17 @@ def _palette(rng):
             "iris": iris[rng.integers(len(iris))], "lips": skin * [0.72, 0.7, 1.0]}
 
 
-def sample_face(rng, cfg, K, centre_px, head_px):
-    """Draw identity, expression, pose and eye angles; place the head so its origin projects to ``centre_px``."""
-    idn = {k: float(np.clip(1 + rng.normal(0, sd), 1 - 2.5 * sd, 1 + 2.5 * sd))
-           for k, sd in IDENTITY_SPREAD.items()}
+def sample_identity(rng):
+    """Face proportions: each factor of ``IDENTITY_SPREAD`` and the mouth and brow offsets (mm)."""
+    idn = {k: float(np.clip(1 + rng.normal(0, sd), 1 - 2.5 * sd, 1 + 2.5 * sd)) for k, sd in IDENTITY_SPREAD.items()}
     idn["mouth_y"] = float(np.clip(rng.normal(0, 2.5), -5, 5))
     idn["brow_y"] = float(np.clip(rng.normal(0, 2.0), -4, 4))
+    return idn
+
+
+def sample_face(rng, cfg, K, centre_px, head_px):
+    """Draw identity, expression, pose and eye angles; place the head so its origin projects to ``centre_px``."""
+    idn = sample_identity(rng)
     exp = {k: 0.0 for k in face3d.EXPRESSION_DEFAULTS}
     if rng.uniform() < cfg.expression_prob:
         exp["mouth_open"] = float(rng.uniform(2, 22)) if rng.uniform() < 0.6 else 0.0
@@ -595,9 +600,7 @@ FACE_CENTRE_POINTS = (60, 72, 76, 82)  # outer eye corners and mouth corners: MP
 
 def sample_person(rng, cfg):
     """Identity, expression and appearance kept by one person across images or frames."""
-    idn = {k: float(np.clip(1 + rng.normal(0, sd), 1 - 2.5 * sd, 1 + 2.5 * sd)) for k, sd in IDENTITY_SPREAD.items()}
-    idn["mouth_y"] = float(np.clip(rng.normal(0, 2.5), -5, 5))
-    idn["brow_y"] = float(np.clip(rng.normal(0, 2.0), -4, 4))
+    idn = sample_identity(rng)
     app = _palette(rng)
     app["makeup"] = rng.uniform() < cfg.makeup_prob
     return {"identity": idn, "appearance": app, "light": _light(rng)}
