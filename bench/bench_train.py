@@ -59,6 +59,7 @@ def main(argv=None):
             loss_fn = LandmarkLoss("huber", net.input_size)
 
             def step(data, label):
+                data, label = data.as_in_context(mx.cpu()), label.as_in_context(mx.cpu())  # off shared memory
                 with autograd.record():
                     out = net(data.astype("float32"))
                     loss = loss_fn(out[0], label[:, 1:1 + 2 * net.num_points] / net.input_size)
