@@ -21,11 +21,13 @@ def export_network(net, meta, prefix):
     import mxnet as mx
     from symbols.common import DeployBlock
     net.collect_params().reset_ctx(mx.cpu())
+    x = mx.nd.zeros(tuple(meta["input"]["shape"]))
+    net(x)  # the whole network once: branches the export drops still finish their deferred initialisation
     deploy = DeployBlock(net, net.deploy["keep"], net.deploy["softmax"])
     deploy.hybridize()
     with warnings.catch_warnings():  # training-only branches (PFLD's pose head) are unused here on purpose
         warnings.filterwarnings("ignore", "Parameter .* is not used by any computation")
-        deploy(mx.nd.zeros(tuple(meta["input"]["shape"])))
+        deploy(x)
     deploy.export(prefix, epoch=0)
     with open(prefix + "-meta.json", "w") as f:
         json.dump(meta, f, indent=1)
