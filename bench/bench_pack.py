@@ -16,6 +16,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import course21_folder  # noqa: E402
 
 
 def main(argv=None):
@@ -28,12 +29,7 @@ def main(argv=None):
     from tools import make_rec
     work = tempfile.mkdtemp(prefix="bench_pack_")
     try:
-        src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
-                           "course21", "I")
-        if not os.path.isfile(os.path.join(src, "label.txt")):
-            from tools.synth.formats import write_course21
-            write_course21(work, args.faces, seed=0, jobs=args.jobs)
-            src = os.path.join(work, "I")
+        src = course21_folder(work, args.faces, args.jobs)
         entries, _ = labelfiles.read_course21(os.path.join(src, "label.txt"))
         entries = entries[: args.faces]
         d = os.path.join(work, "in")

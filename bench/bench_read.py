@@ -12,6 +12,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import course21_folder  # noqa: E402
 
 _READER = {}
 
@@ -40,12 +41,7 @@ def main(argv=None):
     from tools import make_rec
     work = tempfile.mkdtemp(prefix="bench_read_")
     try:
-        src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..", "shared", "data",
-                           "course21", "I")
-        if not os.path.isfile(os.path.join(src, "label.txt")):
-            from tools.synth.formats import write_course21
-            write_course21(work, 1500, seed=0, jobs=args.workers)
-            src = os.path.join(work, "I")
+        src = course21_folder(work, 1500, args.workers)
         make_rec.main(["course21", src, "--out", os.path.join(work, "rec"), "--test_ratio", "0", "-j",
                        str(args.workers)])
         prefix = os.path.join(work, "rec", "train")
