@@ -19,6 +19,30 @@ from .schema import get_schema, landmark_layout
 BRIGHTNESS_RANGE = 60.0  # grey levels of brightness shift at colour strength 1
 
 
+def jitter_colour(img, rng, strength, gray_prob):
+    """Contrast, brightness and saturation jitter and random grayscale of an HxWxC uint8 image.
+
+    One lookup table for contrast and brightness and one blend for saturation, all in uint8.
+    """
+    colour = img.shape[2] == 3
+    gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if colour else img[:, :, 0]
+    if strength > 0:
+        contrast = rng.uniform(1 - strength, 1 + strength)
+        bright = rng.uniform(-strength, strength) * BRIGHTNESS_RANGE
+        mean = cv2.mean(gray)[0]
+        lut = np.clip(np.arange(256) * contrast + (1 - contrast) * mean + bright, 0, 255).astype(np.uint8)
+        img = cv2.LUT(img, lut)
+        if img.ndim == 2:
+            img = img[:, :, None]
+        if colour:
+            gray = cv2.LUT(gray, lut)
+            sat = rng.uniform(1 - strength, 1 + strength)
+            img = cv2.addWeighted(img, sat, cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), 1 - sat, 0)
+    if colour and rng.uniform() < gray_prob:
+        img = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    return img
+
+
 class LandmarkTransform:
     """Geometric and photometric augmentation for landmark crops.
 
@@ -96,27 +120,10 @@ class LandmarkTransform:
         return out, lab
 
     def photometric(self, img):
-        """Contrast, brightness and saturation jitter and random grayscale, in uint8 (one LUT, one blend)."""
+        """Colour jitter of the train preset (identity for validation)."""
         if not self.train:
             return img
-        rng = self._random()
-        colour = img.shape[2] == 3
-        gray = cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) if colour else img[:, :, 0]
-        if self.color > 0:
-            contrast = rng.uniform(1 - self.color, 1 + self.color)
-            bright = rng.uniform(-self.color, self.color) * BRIGHTNESS_RANGE
-            mean = cv2.mean(gray)[0]
-            lut = np.clip(np.arange(256) * contrast + (1 - contrast) * mean + bright, 0, 255).astype(np.uint8)
-            img = cv2.LUT(img, lut)
-            if img.ndim == 2:
-                img = img[:, :, None]
-            if colour:
-                gray = cv2.LUT(gray, lut)
-                sat = rng.uniform(1 - self.color, 1 + self.color)
-                img = cv2.addWeighted(img, sat, cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), 1 - sat, 0)
-        if colour and rng.uniform() < self.gray:
-            img = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
-        return img
+        return jitter_colour(img, self._random(), self.color, self.gray)
 
     def __call__(self, image, label):
         h, w = image.shape[:2]
@@ -166,7 +173,6 @@ class GazeTransform:
         self.flip, self.scale, self.shift, self.color = flip, scale, shift, color
         self.width = max(t["x"] + t["w"] for t in self.tiles_out)
         self.height = max(t["y"] + t["h"] for t in self.tiles_out)
-        self._photo = LandmarkTransform("course21", 8, channels, train=train, color=color, gray=0.0, seed=seed)
         self._seed = seed
         self._rng = None
 
@@ -198,7 +204,8 @@ class GazeTransform:
                 pts = geometry.apply_affine(A, self.layout.get(label, "points").reshape(-1, 2))
                 label = np.array(label, np.float32)
                 label[self.layout.slice("points")] = (pts[list(MPII_POINT_FLIP)] if flipped else pts).ravel()
-        out = self._photo.photometric(out)
+        if self.train:
+            out = jitter_colour(out, rng, self.color, 0.0)
         if self.channels == 1 and out.shape[2] == 3:
             out = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)[:, :, None]
         lab = np.array(label, np.float32)
