@@ -53,7 +53,7 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
-def mean_shape(train_prefix, schema):
+def mean_shape(train_prefix):
     """Mean landmark shape of the faces of an archive, as shares of the crop side (K, 2)."""
     r = ArchiveReader(train_prefix)
     L = r.layout
@@ -178,7 +178,7 @@ def main(argv=None):
             write_submission(args.submission, reader, outputs)
             summary["submission"] = os.path.abspath(args.submission)
     elif task == "landmarks" and reader.meta["task"] == "landmarks":
-        baseline = mean_shape(args.baseline_train, get_schema(reader.meta["schema"])) if args.baseline_train else None
+        baseline = mean_shape(args.baseline_train) if args.baseline_train else None
         summary, rows = score_landmarks(predictor, reader, args.batch_size, baseline)
     else:
         raise SystemExit("error: %s is a %s model and %s a %s archive" % (args.model, task, args.archive,

@@ -58,7 +58,7 @@ def main(argv=None):
     net = task.network(args)
     net.initialize(ctx=mx.cpu())
     from train.loop import _warm_up
-    _warm_up(net, task, [mx.cpu()])
+    _warm_up(net, [mx.cpu()])
     return export_run(task, args, net, a.run_dir, None, a.params)
 
 

@@ -73,7 +73,6 @@ class GazeTask(Task):
                               for k, t in enumerate(tiles)]
             self.tiles_in = tiles
         self._net = net
-        net.input_size = net.input_shape[1]  # the loop warms deferred shapes up with these
         return net
 
     @staticmethod

@@ -216,7 +216,7 @@ def fit(task, args):
         log.info("resumed from epoch %d", state["epoch"])
     elif args.finetune:
         net.initialize(mx.init.Xavier(magnitude=2), ctx=ctx)
-        _warm_up(net, task, ctx)
+        _warm_up(net, ctx)
         saved = set(mx.nd.load(args.finetune))
         own = set(net._collect_params_with_prefix())
         if not saved & own:
@@ -319,7 +319,25 @@ def fit(task, args):
     return best_metrics
 
 
-def _warm_up(net, task, ctx):
+def load_trained(task, args):
+    """The network of a finished run with its parameters (``--params`` or OUT/best.params), on the CPU."""
+    import mxnet as mx
+    net = task.network(args)
+    net.load_parameters(args.params or os.path.join(args.out, "best.params"), ctx=mx.cpu())
+    net.hybridize()
+    return net
+
+
+def evaluate_val(task, net, args, batch_size):
+    """``task``'s metrics of ``net`` on the ``--val`` archive (validation transform)."""
+    import mxnet as mx
+    from mxnet import gluon
+    _, val = task.datasets(argparse.Namespace(**{**vars(args), "train": None}), 0, 1)
+    outs, labels = predict(net, gluon.data.DataLoader(val, batch_size=batch_size), [mx.cpu()])
+    return task.evaluate(outs, labels)
+
+
+def _warm_up(net, ctx):
     """Run one forward so deferred shapes are known before loading parameters."""
     import mxnet as mx
     shape = getattr(net, "input_shape", None) or (net.input_channels, net.input_size, net.input_size)

@@ -37,8 +37,6 @@ def parse_args(argv=None):
 
 
 def test(args):
-    import mxnet as mx
-    from mxnet import gluon
     saved = os.path.join(args.out, "args.json")
     if os.path.exists(saved):
         with open(saved) as f:
@@ -46,12 +44,8 @@ def test(args):
         for k in ("model", "head_size", "eye_size", "input_size", "backbone"):
             setattr(args, k, old.get(k, getattr(args, k)))
     task = gaze_task.GazeTask(args)
-    net = task.network(args)
-    net.load_parameters(args.params or os.path.join(args.out, "best.params"), ctx=mx.cpu())
-    net.hybridize()
-    _, val = task.datasets(argparse.Namespace(**{**vars(args), "train": None}), 0, 1)
-    outs, labels = loop.predict(net, gluon.data.DataLoader(val, batch_size=32), [mx.cpu()])
-    result = task.evaluate(outs, labels)
+    net = loop.load_trained(task, args)
+    result = loop.evaluate_val(task, net, args, batch_size=32)
     print(json.dumps(result, indent=1))
     return result
 

@@ -42,7 +42,6 @@ def parse_args(argv=None):
 
 
 def _load(args):
-    import mxnet as mx
     saved = os.path.join(args.out, "args.json")
     if os.path.exists(saved) and args.phase in ("test", "predict"):
         with open(saved) as f:
@@ -50,19 +49,12 @@ def _load(args):
                 if k in ("model", "channels", "train") and (getattr(args, k, None) in (None, "course_stage1")):
                     setattr(args, k, v)
     task = landmark_task.LandmarkTask(args)
-    net = task.network(args)
-    net.load_parameters(args.params or os.path.join(args.out, "best.params"), ctx=mx.cpu())
-    net.hybridize()
-    return task, net
+    return task, loop.load_trained(task, args)
 
 
 def test(args):
-    from mxnet import gluon
-    import mxnet as mx
     task, net = _load(args)
-    _, val = task.datasets(argparse.Namespace(**{**vars(args), "train": None}), 0, 1)
-    outs, labels = loop.predict(net, gluon.data.DataLoader(val, batch_size=64), [mx.cpu()])
-    result = task.evaluate(outs, labels)
+    result = loop.evaluate_val(task, net, args, batch_size=64)
     print(json.dumps(result, indent=1))
     return result
 
