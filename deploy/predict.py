@@ -37,6 +37,7 @@ def parse_args(argv=None):
     ap.add_argument("--out", required=True, help="JSON Lines output")
     ap.add_argument("--draw", help="folder for the photos with predicted points drawn")
     ap.add_argument("--batch_size", type=int, default=32)
+    ap.add_argument("--flip", action="store_true", help="landmarks: average with the mirrored crop's prediction")
     ap.add_argument("--mkldnn", action="store_true")
     return ap.parse_args(argv)
 
@@ -56,7 +57,7 @@ def crops_for(img, boxes, predictor, recipe):
 def main(argv=None):
     args = parse_args(argv)
     from deploy.predictor import Predictor
-    predictor = Predictor(args.model, mkldnn=args.mkldnn)
+    predictor = Predictor(args.model, mkldnn=args.mkldnn, flip=args.flip)
     entries, errors = READERS[args.format](args.labels)
     for e in errors:
         print("skipped %s" % e, file=sys.stderr)

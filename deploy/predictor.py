@@ -19,9 +19,11 @@ class Predictor:
     prefix : path of the export without ``-symbol.json`` (e.g. ``RUN_DIR/model``).
     ctx : MXNet context (default CPU).
     mkldnn : fuse the graph with MXNet's MKLDNN subgraph backend (CPU; several times faster at batch 1).
+    flip : landmark models: also run the mirrored batch and average it back (mirrored points move back
+        and swap left/right by the schema's flip permutation); twice the work for a steadier answer.
     """
 
-    def __init__(self, prefix, ctx=None, mkldnn=False):
+    def __init__(self, prefix, ctx=None, mkldnn=False, flip=False):
         import mxnet as mx
         from mxnet import gluon
         if prefix.endswith("-symbol.json"):
@@ -43,14 +45,29 @@ class Predictor:
             self.net.optimize_for(mx.nd.zeros(tuple(inp["shape"]), ctx=self.ctx), backend="MKLDNN")
         self.net.hybridize(static_alloc=True)
         self.output_names = [o["name"] for o in self.meta["outputs"]]
+        self.flip_perm = None
+        if flip:
+            if self.meta.get("task") != "landmarks":
+                raise ValueError("flip averaging is for landmark models; %s is a %s model"
+                                 % (prefix, self.meta.get("task")))
+            from recordio.schema import get_schema
+            self.flip_perm = np.argsort(get_schema(self.meta["schema"]).flip_perm)  # undoes the permutation
 
     def raw(self, batch):
         """Network outputs (list of numpy arrays) for a (N, C, S, S) batch of raw pixels."""
         import mxnet as mx
         x = mx.nd.array(np.asarray(batch, dtype=np.float32), ctx=self.ctx)
+        out = self._run(x)
+        if self.flip_perm is None:
+            return out
+        mirrored = self._run(mx.nd.flip(x, axis=3))
+        pts = mirrored[0].reshape(len(x), -1, 2)[:, self.flip_perm]  # the mirror's left eye is our right eye
+        pts[..., 0] = 1.0 - pts[..., 0]  # x -> S - x in continuous pixels, 1 - x in shares of the side
+        return [0.5 * (out[0] + pts.reshape(len(x), -1))] + [0.5 * (a + b) for a, b in zip(out[1:], mirrored[1:])]
+
+    def _run(self, x):
         out = self.net(x)
-        out = out if isinstance(out, (list, tuple)) else [out]
-        return [o.asnumpy() for o in out]
+        return [o.asnumpy() for o in (out if isinstance(out, (list, tuple)) else [out])]
 
     def __call__(self, batch):
         """Named outputs; landmarks come back as (N, K, 2) crop pixels."""

@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from recordio import geometry, labelfiles, metrics  # noqa: E402
-from recordio.dataset import ArchiveReader  # noqa: E402
+from recordio.dataset import ArchiveReader, mean_shape  # noqa: E402
 from recordio.schema import get_schema  # noqa: E402
 from recordio.transforms import GazeTransform, LandmarkTransform  # noqa: E402
 
@@ -47,23 +47,11 @@ def parse_args(argv=None):
     ap.add_argument("--archive", required=True)
     ap.add_argument("--out", required=True, help="folder for summary.json and per_face.csv")
     ap.add_argument("--batch_size", type=int, default=64)
+    ap.add_argument("--flip", action="store_true", help="landmarks: average with the mirrored crop's prediction")
     ap.add_argument("--mkldnn", action="store_true", help="use the MKLDNN subgraph backend (CPU)")
     ap.add_argument("--baseline_train", help="training archive for the mean-shape / mean-gaze baseline")
     ap.add_argument("--submission", help="MC4: write the submission file (name, lo, la per image) here")
     return ap.parse_args(argv)
-
-
-def mean_shape(train_prefix):
-    """Mean landmark shape of the faces of an archive, as shares of the crop side (K, 2)."""
-    r = ArchiveReader(train_prefix)
-    L = r.layout
-    size = np.array([r.meta["image"]["width"], r.meta["image"]["height"]], float)
-    shapes = []
-    for i in range(len(r)):
-        lab = r.read(i, decode=False)[1]
-        if L.get(lab, "face")[0] > 0.5:
-            shapes.append(L.get(lab, "points").reshape(-1, 2) / size)
-    return np.mean(shapes, axis=0)
 
 
 def run_batches(reader, transform, predict, batch_size):
@@ -163,7 +151,7 @@ def write_submission(path, reader, outputs):
 def main(argv=None):
     args = parse_args(argv)
     from deploy.predictor import Predictor
-    predictor = Predictor(args.model, mkldnn=args.mkldnn)
+    predictor = Predictor(args.model, mkldnn=args.mkldnn, flip=args.flip)
     reader = ArchiveReader(args.archive)
     task = predictor.meta["task"]
     if task == "gaze" and reader.meta["task"] in GAZE_KINDS:
@@ -178,7 +166,7 @@ def main(argv=None):
             write_submission(args.submission, reader, outputs)
             summary["submission"] = os.path.abspath(args.submission)
     elif task == "landmarks" and reader.meta["task"] == "landmarks":
-        baseline = mean_shape(args.baseline_train) if args.baseline_train else None
+        baseline = mean_shape(ArchiveReader(args.baseline_train)) if args.baseline_train else None
         summary, rows = score_landmarks(predictor, reader, args.batch_size, baseline)
     else:
         raise SystemExit("error: %s is a %s model and %s a %s archive" % (args.model, task, args.archive,

@@ -166,3 +166,15 @@ class RecordDataset(_gluon_dataset_base()):
         """All labels of this shard, (N, width), read without decoding images."""
         return np.stack([self.reader.read(i, decode=False)[1] for i in range(len(self))]) \
             if len(self) else np.zeros((0, self.layout.width), np.float32)
+
+
+def mean_shape(reader):
+    """Mean landmark shape of the faces of an archive (an ArchiveReader), as shares of the crop side (K, 2)."""
+    L = reader.layout
+    size = np.array([reader.meta["image"]["width"], reader.meta["image"]["height"]], float)
+    shapes = [L.get(lab, "points").reshape(-1, 2) / size
+              for lab in (reader.read(i, decode=False)[1] for i in range(len(reader)))
+              if L.get(lab, "face")[0] > 0.5]
+    if not shapes:
+        raise ArchiveError("%s holds no face to average" % reader.rec_path)
+    return np.mean(shapes, axis=0)

@@ -72,6 +72,9 @@ def test_pfld_loss_keeps_faces_without_attributes_and_uses_radians():
     loss = PFLDLoss(112)(p, t, euler_pred, euler_gt, attrs).asnumpy()
     assert loss[0] == pytest.approx(9.0, rel=1e-4)  # no attribute, perfect pose: the plain squared error
     assert loss[1] == pytest.approx(9.0 * (1 + 2.0 / 6), rel=1e-4)  # pose attribute in half the batch: weight 2
+    wing = PFLDLoss(112, base="wing")(p, t, euler_pred, euler_gt, attrs).asnumpy()
+    assert wing[0] == pytest.approx(10 * np.log(1 + 3 / 2), rel=1e-4)  # Wing of the 3 px coordinate, same weights
+    assert wing[1] / wing[0] == pytest.approx(loss[1] / loss[0], rel=1e-5)
 
 
 def test_masked_loss_ignores_landmarks_of_non_faces():

@@ -54,6 +54,50 @@ def test_export_gives_the_trained_networks_outputs(tmp_path, course21_archive):
     assert meta["input"]["shape"] == [1, 1, 112, 112] and meta["crop"]["expand"] == 0.25
 
 
+def test_flip_averaging_is_mirror_symmetric(tmp_path, course21_archive):
+    """Averaging with the mirrored crop: mirroring the input mirrors the answer (points swap sides)."""
+    from deploy.predictor import Predictor
+    from recordio.schema import COURSE21
+    out, _ = _fit(tmp_path, "run", course21_archive, "--model", "course_stage3", "--max_batches", "2")
+    plain, flip = Predictor(os.path.join(out, "model")), Predictor(os.path.join(out, "model"), flip=True)
+    x = np.random.default_rng(1).uniform(0, 255, (4, 1, 112, 112)).astype(np.float32)
+    xm = x[..., ::-1].copy()
+
+    def unmirror(lmk):
+        pts = lmk.reshape(len(lmk), -1, 2).copy()
+        pts[..., 0] = 1.0 - pts[..., 0]
+        return pts[:, list(COURSE21.flip_perm)].reshape(len(lmk), -1)
+
+    a, am = plain.raw(x), plain.raw(xm)
+    f, fm = flip.raw(x), flip.raw(xm)
+    np.testing.assert_allclose(f[0], 0.5 * (a[0] + unmirror(am[0])), atol=1e-6)
+    np.testing.assert_allclose(f[1], 0.5 * (a[1] + am[1]), atol=1e-6)
+    np.testing.assert_allclose(unmirror(fm[0]), f[0], atol=1e-5)
+    assert np.abs(f[0] - a[0]).max() > 1e-4  # the mirrored pass did change the answer
+    with pytest.raises(ValueError, match="landmark"):
+        meta = json.load(open(os.path.join(out, "model-meta.json")))
+        json.dump({**meta, "task": "gaze"}, open(os.path.join(out, "model-meta.json"), "w"))
+        Predictor(os.path.join(out, "model"), flip=True)
+
+
+def test_landmark_output_starts_at_the_mean_shape(tmp_path, course21_archive):
+    from recordio.dataset import ArchiveReader, mean_shape
+    args = train_landmarks.parse_args(["--train", course21_archive[0], "--out", str(tmp_path), "--model",
+                                       "course_stage1"])
+    from train.landmark_task import LandmarkTask
+    task = LandmarkTask(args)
+    net = task.network(args)
+    net.initialize(mx.init.Xavier(magnitude=2))
+    x = mx.nd.array(np.random.default_rng(2).uniform(0, 255, (8, 1, 112, 112)))
+    before = net(x)[0].asnumpy()
+    train_ds, _ = task.datasets(args, 0, 1)
+    task.init_network(net, train_ds)
+    after = net(x)[0].asnumpy()
+    mean = mean_shape(ArchiveReader(course21_archive[0])).ravel()
+    np.testing.assert_allclose(net.head[-1].bias.data().asnumpy(), mean, rtol=1e-6)
+    assert np.abs(after - mean).mean() < 0.2 * np.abs(before - mean).mean()
+
+
 def test_score_reproduces_the_nme_training_reported(tmp_path, course21_archive):
     from deploy import score
     out, best = _fit(tmp_path, "run", course21_archive, "--max_batches", "3", "--val", course21_archive[1])

@@ -9,7 +9,8 @@ from train.loop import Task
 def add_args(ap):
     g = ap.add_argument_group("landmarks")
     g.add_argument("--model", default="course_stage1")
-    g.add_argument("--loss", default="huber", choices=("l2", "huber", "smooth_l1", "wing", "l1", "pfld"))
+    g.add_argument("--loss", default="huber", choices=("l2", "huber", "smooth_l1", "wing", "l1", "pfld", "pfld_wing"),
+                   help="pfld: PFLD's attribute- and pose-weighted L2; pfld_wing: the same weights on Wing")
     g.add_argument("--rho", type=float, default=5.0, help="Huber threshold in input px (the seed uses 5)")
     g.add_argument("--channels", type=int, help="input channels (default: the network's)")
     g.add_argument("--flip", type=float, default=0.5)
@@ -46,6 +47,21 @@ class LandmarkTask(Task):
         self.channels = net.input_channels
         return net
 
+    def init_network(self, net, train_ds):
+        """Start the landmark output at the training set's mean shape: its bias is the mean shape and its
+        weights are scaled down, so early steps refine a face instead of first finding where faces are."""
+        import mxnet as mx
+        from recordio.dataset import mean_shape
+        k2 = 2 * self.schema.num_points
+        heads = [(n, p) for n, p in net.collect_params().items() if n.endswith("bias") and p.shape == (k2,)]
+        if len(heads) != 1:
+            raise ValueError("cannot tell the landmark output layer of %s (biases of width %d: %s)"
+                             % (type(net).__name__, k2, [n for n, _ in heads]))
+        name, bias = heads[0]
+        weight = net.collect_params()[name[:-len("bias")] + "weight"]
+        bias.set_data(mx.nd.array(mean_shape(train_ds.reader).ravel()))
+        weight.set_data(weight.data() * 0.1)
+
     def _transform(self, train):
         a = self.args
         return LandmarkTransform(self.schema, self.size, self.channels, train=train, flip=a.flip, rotate=a.rotate,
@@ -57,11 +73,12 @@ class LandmarkTask(Task):
         target = self._field(label, "points") / self.size
         face = self._field(label, "face").reshape((-1,))
         pred = outputs[0]
-        if a.loss == "pfld":
+        if a.loss.startswith("pfld"):
             if len(outputs) < 2:
-                raise ValueError("--loss pfld needs a network with the auxiliary pose head (pfld_*)")
-            return PFLDLoss(self.size)(pred, target, outputs[1], self._field(label, "euler"),
-                                       self._field(label, "attributes")) * face
+                raise ValueError("--loss %s needs a network with the auxiliary pose head (pfld_*)" % a.loss)
+            base = "wing" if a.loss == "pfld_wing" else "l2"
+            return PFLDLoss(self.size, base)(pred, target, outputs[1], self._field(label, "euler"),
+                                             self._field(label, "attributes")) * face
         lmk = LandmarkLoss(a.loss, self.size, rho=a.rho)
         if "face_logits" in self._net.outputs:
             return MaskedFaceLoss(lmk, a.pos_weight, a.neg_weight)(pred, target, outputs[1], face)

@@ -87,6 +87,9 @@ class Task:
     def network(self, args):
         raise NotImplementedError
 
+    def init_network(self, net, train_ds):
+        """Adjust a freshly initialised network to the training data (default: nothing)."""
+
     def loss(self, outputs, label):
         """Per-sample loss NDArray (N,) from the network outputs (tuple) and the label batch."""
         raise NotImplementedError
@@ -97,6 +100,10 @@ class Task:
 
     def export_meta(self, args, net):
         raise NotImplementedError
+
+    def calibrate(self, net, outputs, labels):
+        """Fit post-training settings of ``net`` on the validation outputs; a dict of what changed, or None."""
+        return None
 
 
 def setup_logging(run_dir, filename="train.log"):
@@ -227,6 +234,9 @@ def fit(task, args):
                  args.finetune, len(saved & own), len(own), len(own - saved), len(saved - own))
     else:
         net.initialize(mx.init.Xavier(magnitude=2), ctx=ctx)
+        if train_ds is not None:
+            _warm_up(net, ctx)
+            task.init_network(net, train_ds)
     frozen = []
     if args.freeze:
         pattern = re.compile(args.freeze)
@@ -310,6 +320,15 @@ def fit(task, args):
     if rank == 0:
         if best_metrics is None and history:
             best_metrics = history[-1]
+        best_path = os.path.join(run_dir, "best.params")
+        if val_loader is not None and os.path.exists(best_path):
+            net.load_parameters(best_path, ctx=ctx)
+            calibration = task.calibrate(net, *predict(net, val_loader, ctx))
+            if calibration:
+                net.save_parameters(best_path)
+                best_metrics = dict(best_metrics or {}, **calibration)
+                log.info("calibrated on the validation split: %s",
+                         ", ".join("%s %.4g" % kv for kv in calibration.items()))
         _plot(history, os.path.join(run_dir, "curves.png"), task.metric)
         if not args.no_export:
             from train.export import export_run

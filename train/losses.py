@@ -42,20 +42,21 @@ class LandmarkLoss(Loss):
 class PFLDLoss(Loss):
     """PFLD's attribute- and angle-weighted L2, with the published code's faults fixed.
 
-    ``loss_n = w_attr_n * w_angle_n * sum_points |d|^2`` where
+    ``loss_n = w_attr_n * w_angle_n * mean_points |d|^2`` where
     ``w_angle = 1 + sum_k (1 - cos(pred_k - gt_k))`` over pitch, yaw, roll in
     radians, and ``w_attr = 1 + sum_c a_c / share_c`` over the WFLW attributes,
     ``share_c`` their share in the batch.  Both are at least 1: a face with no
     attribute and a perfectly predicted pose keeps its landmark loss (the
-    original gives it weight 0 and compares degrees with radians).
+    original gives it weight 0 and compares degrees with radians).  ``base='wing'`` puts the
+    same weights on the Wing loss of each coordinate instead of the squared distance.
     """
 
-    def __init__(self, scale=112.0, batch_axis=0, **kwargs):
+    def __init__(self, scale=112.0, base="l2", batch_axis=0, **kwargs):
         super().__init__(None, batch_axis, **kwargs)
-        self.scale = float(scale)
+        self.base = LandmarkLoss(base, scale)
 
     def hybrid_forward(self, F, pred, target, euler_pred, euler_gt_deg, attributes):
-        sq = F.mean(F.square((pred - target) * self.scale), axis=1) * 2  # mean squared point distance, px^2
+        sq = self.base.pointwise(F, pred, target).mean(axis=1) * 2  # l2: mean squared point distance, px^2
         delta = euler_pred - euler_gt_deg * (math.pi / 180.0)
         w_angle = 1 + F.sum(1 - F.cos(delta), axis=1)
         share = F.mean(attributes, axis=0, keepdims=True)
