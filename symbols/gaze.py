@@ -3,6 +3,7 @@ included) and returns a tuple; ``outputs`` names its items and their units.
 """
 import math
 
+import mxnet as mx
 from mxnet.gluon import nn, rnn
 from mxnet.gluon.block import HybridBlock
 
@@ -148,8 +149,12 @@ class Gaze360Net(HybridBlock):
                 self.lstm1 = rnn.LSTM(hidden, num_layers=1, layout="NTC", bidirectional=True, prefix="lstm1_")
                 self.lstm2 = rnn.LSTM(hidden, num_layers=1, layout="NTC", bidirectional=True, prefix="lstm2_")
             self.out = nn.Dense(3, prefix="out_")
+            # sigma's calibration factor (not trained): 1 while training, then set on the validation split
+            # so that pred +- sigma covers the truth as often as the 10-90% interval should
+            self.sigma_scale = self.params.get("sigma_scale", shape=(1,), init=mx.init.One(), grad_req="null",
+                                               differentiable=False)
 
-    def hybrid_forward(self, F, x):
+    def hybrid_forward(self, F, x, sigma_scale):
         s, t, n = self.size, self.tile_frames, self.frames
         x = self.norm(x)
         if n == 1:
@@ -167,5 +172,6 @@ class Gaze360Net(HybridBlock):
             feat = F.squeeze(F.slice_axis(feat, axis=1, begin=t // 2, end=t // 2 + 1), axis=1)
         raw = self.out(feat)
         yaw, pitch, sig = F.split(raw, num_outputs=3, axis=1)
-        return (F.concat(math.pi * F.tanh(yaw), 0.5 * math.pi * F.tanh(pitch), math.pi * F.sigmoid(sig), dim=1),)
+        sigma = F.minimum(F.broadcast_mul(math.pi * F.sigmoid(sig), sigma_scale), math.pi)
+        return (F.concat(math.pi * F.tanh(yaw), 0.5 * math.pi * F.tanh(pitch), sigma, dim=1),)
 

@@ -3,6 +3,7 @@ import shutil
 
 import mxnet as mx
 import numpy as np
+import pytest
 
 from recordio import geometry, labelfiles, metrics
 from recordio.dataset import ArchiveReader
@@ -179,3 +180,33 @@ def test_gaze_report_on_gaze360_subsets_and_coverage():
     assert rep["count"] == 3 and rep["interval_coverage"] == 0.5  # pitch inside, yaw outside
     assert np.isfinite(rep["angular_error_front_facing"]) and rep["angular_error_front180"] > 0
     np.testing.assert_allclose(rep["angular_error_front_facing"], np.degrees(0.1), rtol=1e-3)
+
+
+def test_gaze360_interval_is_calibrated_on_the_validation_split(tmp_path, synth_gaze360):
+    """After training, sigma is scaled so that pred +- sigma covers 80% of the validation angles; the
+    export carries the scale and deploy/score.py measures the same coverage."""
+    from deploy import score
+    from deploy.predictor import Predictor
+    from train import train_gaze
+    src, _ = synth_gaze360
+    rec = str(tmp_path / "rec")
+    make_rec.main(["gaze360", src, "--out", rec, "-j", "1", "--size", "32"])
+    run, val = str(tmp_path / "run"), os.path.join(rec, "train")
+    best = train_gaze.main(["--model", "gaze360_static", "--train", os.path.join(rec, "train"), "--val", val,
+                            "--input_size", "32", "--epochs", "1", "--batch_size", "8", "--num_workers", "0",
+                            "--log_interval", "0", "--out", run])
+    scale = best["sigma_scale"]
+    assert scale > 0 and scale != 1.0
+    assert 0.8 <= best["interval_coverage"] < 0.9 and best["interval_coverage"] != best["interval_coverage_uncalibrated"]
+    saved = mx.nd.load(os.path.join(run, "model-0000.params"))
+    assert [float(v.asscalar()) for k, v in saved.items() if k.endswith("sigma_scale")] == [pytest.approx(scale)]
+    summary = score.main(["--model", os.path.join(run, "model"), "--archive", val, "--out", str(tmp_path / "s")])
+    assert summary["interval_coverage"] == pytest.approx(best["interval_coverage"], abs=1e-6)
+    net = get_model("gaze360_static", input_size=32, tile_frames=7)
+    net.load_parameters(os.path.join(run, "best.params"))
+    x = np.random.default_rng(0).uniform(0, 255, (4,) + net.input_shape).astype(np.float32)
+    out = Predictor(os.path.join(run, "model")).raw(x)[0]
+    net.sigma_scale.set_data(mx.nd.ones((1,)))
+    raw = net(mx.nd.array(x))[0].asnumpy()
+    np.testing.assert_allclose(out[:, :2], raw[:, :2], atol=1e-5)
+    np.testing.assert_allclose(out[:, 2], np.minimum(raw[:, 2] * scale, np.pi), rtol=1e-5)

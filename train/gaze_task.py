@@ -1,4 +1,8 @@
 """The gaze task for the shared loop: MC4 (head + eye -> gaze), MPIIFaceGaze and Gaze360."""
+import math
+
+import numpy as np
+
 from recordio import metrics
 from recordio.schema import read_meta
 from recordio.transforms import GazeTransform
@@ -112,6 +116,24 @@ class GazeTask(Task):
 
     def evaluate(self, outputs, labels):
         return metrics.gaze_report(self.kind, outputs, labels, self.layout)
+
+    def calibrate(self, net, outputs, labels):
+        """Gaze360: scale sigma so that pred +- sigma holds the truth for 80% of the validation angles
+        (split-conformal quantile regression: a network that fits its training set well comes out
+        over-confident on new faces).  Returns what it did, or None for other datasets."""
+        if self.kind != "gaze360" or not len(labels):
+            return None
+        pred, sigma = outputs[0][:, :2], outputs[0][:, 2:3]
+        err = np.abs(self.layout.get(labels, "gaze") - pred)
+        ratio = (err / np.maximum(sigma, 1e-6)).ravel()
+        target = QUANTILES[1] - QUANTILES[0]
+        k = min(int(np.ceil((len(ratio) + 1) * target)), len(ratio))  # the finite-sample conformal rank
+        factor = float(np.sort(ratio)[k - 1])
+        old = float(net.sigma_scale.data().asnumpy()[0])
+        net.sigma_scale.set_data(net.sigma_scale.data().ones_like() * (old * factor))
+        after = float((err <= np.minimum(sigma * factor, math.pi)).mean())  # the network clips sigma at pi
+        return {"interval_coverage_uncalibrated": float((err <= sigma).mean()), "sigma_scale": old * factor,
+                "interval_coverage": after}
 
     def export_meta(self, args, net):
         units = {"mc4": [{"name": n, "shape": [2], "unit": "deg, MC4 (lo, la)"} for n in ("head", "eye", "gaze")],
