@@ -5,6 +5,7 @@ import shutil
 import cv2
 import mxnet as mx
 import numpy as np
+import pytest
 
 from recordio import geometry, labelfiles
 from recordio.dataset import ArchiveReader
@@ -60,6 +61,26 @@ def test_course21_real_data_keeps_every_face_and_maps_back_within_half_a_pixel(t
             assert np.abs(back - e.points).max() < 0.5
             photos[split].add(e.image)
     assert not photos["train"] & photos["test"]  # split by photo, never by face
+
+
+def test_course21_val_split_comes_from_training_photos_and_leaves_test_alone(tmp_path, synth_course21):
+    src, _ = synth_course21
+    d = os.path.join(src, "I")
+
+    def photos(out, split):
+        r = ArchiveReader(os.path.join(out, split))
+        return {s["image"] for s in r.meta["sources"]}
+
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    make_rec.main(["course21", d, "--out", a, "-j", "1", "--test_ratio", "0.25", "--neg_ratio", "0"])
+    summary = make_rec.main(["course21", d, "--out", b, "-j", "1", "--test_ratio", "0.25", "--val_ratio", "0.25",
+                             "--neg_ratio", "0"])
+    assert sorted(summary) == ["test", "train", "val"] and summary["val"]["written"] > 0
+    assert photos(a, "test") == photos(b, "test")  # adding a validation split does not move test photos
+    assert photos(b, "val") | photos(b, "train") == photos(a, "train")
+    assert not photos(b, "val") & photos(b, "train")
+    with pytest.raises(SystemExit, match="no training photo"):
+        make_rec.main(["course21", d, "--out", str(tmp_path / "c"), "--test_ratio", "0.5", "--val_ratio", "0.5"])
 
 
 def test_course21_negatives_overlap_no_face(tmp_path, synth_course21):

@@ -48,6 +48,9 @@ def parse_args(argv=None):
     p.add_argument("dirs", nargs="+", help="folders like I and II, each with label.txt")
     _common(p, 112)
     p.add_argument("--test_ratio", type=float, default=0.2, help="share of photos (not faces) in the test split")
+    p.add_argument("--val_ratio", type=float, default=0.0,
+                   help="share of photos in a validation split for model selection (taken from the non-test "
+                        "photos; the test split stays the same for the same seed)")
     p.add_argument("--neg_ratio", type=float, default=1.0, help="non-face crops per face of a photo")
 
     p = sub.add_parser("wflw", help="WFLW raw annotations (207 tokens a line) and the images folder")

@@ -149,7 +149,12 @@ def pack_course21(args):
     rng = np.random.default_rng(args.seed)
     order = rng.permutation(len(images))
     n_test = int(round(args.test_ratio * len(images)))
-    split_of = {images[i]: ("test" if rank < n_test else "train") for rank, i in enumerate(order)}
+    n_val = int(round(args.val_ratio * len(images)))
+    if args.test_ratio < 0 or args.val_ratio < 0 or n_test + n_val >= len(images) > 0:
+        raise SystemExit("error: --test_ratio %g and --val_ratio %g leave no training photo of %d"
+                         % (args.test_ratio, args.val_ratio, len(images)))
+    split_of = {images[i]: "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
+                for rank, i in enumerate(order)}
     cfg = {"size": args.size, "neg_ratio": args.neg_ratio, "seed": args.seed, "args": args}
     jobs = []
     for index, (path, faces) in enumerate(by_image.items()):
@@ -158,14 +163,15 @@ def pack_course21(args):
                      "cfg": cfg, "faces": [(split, f.file, f.line) for f in faces]})
     parse_rejects = [Reject(split_of.get(labelfiles.resolve_image(er.image, os.path.dirname(er.file)), "train"),
                             er.file, er.line, er.reason) for er in errors]
-    splits = ["train", "test"] if args.test_ratio > 0 else ["train"]
+    splits = ["train"] + (["val"] if n_val else []) + (["test"] if n_test else [])
     layout = landmark_layout(COURSE21)
     metas = {s: base_meta("landmarks", "course21", [os.path.join(d, "label.txt") for d in args.dirs], args, layout,
                           {"width": args.size, "height": args.size, "channels": 3, "color": "bgr",
                            "encoding": args.format},
                           schema="course21") for s in splits}
     for s in splits:
-        metas[s]["split"] = {"by": "photo", "seed": args.seed, "test_ratio": args.test_ratio, "name": s}
+        metas[s]["split"] = {"by": "photo", "seed": args.seed, "test_ratio": args.test_ratio,
+                             "val_ratio": args.val_ratio, "name": s}
         metas[s]["crop"] = {"expand": COURSE_EXPAND, "clipped_to_photo": True, "negative_max_iou": NEGATIVE_MAX_IOU}
     prefixes = {s: os.path.join(args.out, s) for s in splits}
     return run_pack(prefixes, metas, jobs, course21_worker, parse_rejects, args.jobs, "course21")

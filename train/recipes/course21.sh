@@ -2,10 +2,11 @@
 # The course's 21-point detector, stage 3 (landmarks + face/non-face), on real course data.
 # Usage: train/recipes/course21.sh DATA_DIR OUT_DIR   (DATA_DIR: a course folder with label.txt, e.g. .../course21/I)
 #
-# 1. pack DATA_DIR with a split by photo (80/20, seed 0) and non-face crops;
+# 1. pack DATA_DIR with a split by photo (train 70 / val 10 / test 20, seed 0) and non-face crops;
 # 2. pretrain on synthetic course21 faces rendered inside OUT_DIR (SYNTH faces, PRE_EPOCHS; SYNTH=0 skips);
-# 3. finetune on the real training photos (EPOCHS), export;
-# 4. score the held-out photos next to a mean-shape predictor, and predict every face of DATA_DIR.
+# 3. finetune on the real training photos (EPOCHS), the best epoch picked on the val photos, export;
+# 4. score the test photos (never seen in training or selection) next to a mean-shape predictor, with
+#    flip averaging (score/) and without (score_noflip/), and predict every face of DATA_DIR.
 # On 2 CPU cores the whole recipe takes about 25 minutes.  GPU_IDS=0,1 trains on GPUs.
 set -euo pipefail
 DATA=${1:?usage: $0 DATA_DIR OUT_DIR}
@@ -19,21 +20,24 @@ EPOCHS=${EPOCHS:-80}
 mkdir -p "$OUT"
 START=$(date +%s)
 
-$PY "$ROOT/tools/make_rec.py" course21 "$DATA" --out "$OUT/rec" --test_ratio 0.2 --neg_ratio 1 --seed 0
+$PY "$ROOT/tools/make_rec.py" course21 "$DATA" --out "$OUT/rec" --test_ratio 0.2 --val_ratio 0.1 --neg_ratio 1 \
+    --seed 0
 FINETUNE=()
 if [ "$SYNTH" -gt 0 ]; then
   $PY "$ROOT/tools/make_synthetic.py" course21 --num "$SYNTH" --out "$OUT/synth" --seed 7
   $PY "$ROOT/tools/make_rec.py" course21 "$OUT/synth/I" --out "$OUT/synth_rec" --test_ratio 0 --neg_ratio 0.3
-  $PY "$ROOT/train/train_landmarks.py" --train "$OUT/synth_rec/train" --val "$OUT/rec/test" --model "$MODEL" \
+  $PY "$ROOT/train/train_landmarks.py" --train "$OUT/synth_rec/train" --val "$OUT/rec/val" --model "$MODEL" \
       --loss wing --lr 2e-3 --epochs "$PRE_EPOCHS" --batch_size 64 --gpu_ids "${GPU_IDS:-}" --out "$OUT/pretrain" \
       --log_interval 0 --no_export
   FINETUNE=(--finetune "$OUT/pretrain/last.params" --warmup_epochs 0)
 fi
-$PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/test" --model "$MODEL" \
+$PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/val" --model "$MODEL" \
     --loss wing --lr 1e-3 --epochs "$EPOCHS" --batch_size 64 --gpu_ids "${GPU_IDS:-}" --out "$OUT/run" \
     --log_interval 0 "${FINETUNE[@]}"
 $PY "$ROOT/deploy/score.py" --model "$OUT/run/model" --archive "$OUT/rec/test" --baseline_train "$OUT/rec/train" \
-    --out "$OUT/score"
+    --out "$OUT/score_noflip"
+$PY "$ROOT/deploy/score.py" --model "$OUT/run/model" --archive "$OUT/rec/test" --baseline_train "$OUT/rec/train" \
+    --out "$OUT/score" --flip
 $PY "$ROOT/deploy/predict.py" --model "$OUT/run/model" --labels "$DATA/label.txt" --format course21 \
-    --out "$OUT/predictions.jsonl"
+    --out "$OUT/predictions.jsonl" --flip
 echo "course21 recipe done in $(( $(date +%s) - START )) s: $OUT/score/summary.json"
