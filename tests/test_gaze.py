@@ -76,6 +76,26 @@ def test_gaze360_lstm_exports_and_loads_back(tmp_path):
     assert ((out[:, 2] > 0) & (out[:, 2] < np.pi)).all()
 
 
+def test_mobile_facegaze_is_the_spatial_weights_network_of_about_4_4m_parameters(tmp_path):
+    from deploy.predictor import Predictor
+    from train.export import export_network
+    net = get_model("mobile_facegaze")
+    net.initialize(mx.init.Xavier())
+    x = np.random.default_rng(0).uniform(0, 255, (2, 3, 112, 112)).astype(np.float32)
+    with mx.autograd.predict_mode():
+        ref = net(mx.nd.array(x))[0].asnumpy()
+    trained = sum(p.data().size for p in net.collect_params().values() if p.grad_req != "null")
+    assert 4.2e6 < trained < 4.6e6 and ref.shape == (2, 2)
+    f = net.last(net.features(net.norm(mx.nd.array(x))))
+    assert f.shape == (2, 256, 4, 4)
+    w = net.weights(f).asnumpy()
+    assert w.shape == (2, 1, 4, 4) and np.abs(w - 1).max() < 0.1  # the weight map starts near 1
+    meta = {"task": "gaze", "dataset": "mpiifacegaze", "input": {"name": "data", "shape": [1, 3, 112, 112]},
+            "outputs": [{"name": "gaze"}]}
+    out = Predictor(export_network(net, meta, str(tmp_path / "mfg"))).raw(x)[0]
+    np.testing.assert_allclose(out, ref, atol=1e-5)  # dropout is off in the export
+
+
 def test_pinball_loss_hand_computed():
     from train.gaze_task import pinball
     err = mx.nd.array([2.0, -2.0])
