@@ -117,12 +117,16 @@ class GazeTask(Task):
     def evaluate(self, outputs, labels):
         return metrics.gaze_report(self.kind, outputs, labels, self.layout)
 
+    @property
+    def calibrates(self):
+        return self.kind == "gaze360"
+
     def calibrate(self, net, outputs, labels):
         """Gaze360: scale sigma so that pred +- sigma holds the truth for 80% of the validation angles
         (split-conformal quantile regression: a network that fits its training set well comes out
-        over-confident on new faces).  Returns what it did, or None for other datasets."""
-        if self.kind != "gaze360" or not len(labels):
-            return None
+        over-confident on new faces).  Returns what it did."""
+        if not len(labels):
+            raise ValueError("no validation sample to calibrate the interval on")
         pred, sigma = outputs[0][:, :2], outputs[0][:, 2:3]
         err = np.abs(self.layout.get(labels, "gaze") - pred)
         ratio = (err / np.maximum(sigma, 1e-6)).ravel()

@@ -101,9 +101,11 @@ class Task:
     def export_meta(self, args, net):
         raise NotImplementedError
 
+    calibrates = False  # True: after training, ``calibrate`` fits settings of the best network on validation
+
     def calibrate(self, net, outputs, labels):
-        """Fit post-training settings of ``net`` on the validation outputs; a dict of what changed, or None."""
-        return None
+        """Fit post-training settings of ``net`` on the validation outputs; a dict of what changed."""
+        raise NotImplementedError
 
 
 def setup_logging(run_dir, filename="train.log"):
@@ -321,14 +323,13 @@ def fit(task, args):
         if best_metrics is None and history:
             best_metrics = history[-1]
         best_path = os.path.join(run_dir, "best.params")
-        if val_loader is not None and os.path.exists(best_path):
+        if task.calibrates and val_loader is not None and os.path.exists(best_path):
             net.load_parameters(best_path, ctx=ctx)
             calibration = task.calibrate(net, *predict(net, val_loader, ctx))
-            if calibration:
-                net.save_parameters(best_path)
-                best_metrics = dict(best_metrics or {}, **calibration)
-                log.info("calibrated on the validation split: %s",
-                         ", ".join("%s %.4g" % kv for kv in calibration.items()))
+            net.save_parameters(best_path)
+            best_metrics = dict(best_metrics or {}, **calibration)
+            log.info("calibrated on the validation split: %s",
+                     ", ".join("%s %.4g" % kv for kv in calibration.items()))
         _plot(history, os.path.join(run_dir, "curves.png"), task.metric)
         if not args.no_export:
             from train.export import export_run
