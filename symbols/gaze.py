@@ -99,10 +99,17 @@ class MobileFaceGaze(HybridBlock):
     """Mobile FaceGaze: the full-face spatial-weights network on a MobileNetV2 backbone.
 
     MobileNetV2 on 112x112 faces with its last convolution cut to 256 channels (a 4x4 map); three
-    1x1 convolutions (256, 256, 1, ReLU) make a spatial weight map that multiplies every channel
-    (it starts near 1 everywhere and learns which face regions matter); the weighted map, flattened
-    (256 x 4 x 4), goes through two 512-wide layers with dropout to (pitch, yaw) in radians.
-    About 4.4 M parameters at 112 px, as in the original.
+    1x1 convolutions (256, 256 with ReLU, then 1) score every map position, and the scores, as a
+    softmax over positions times their count, weight every channel (all 1 at the start; the network
+    learns which face regions matter); the weighted map, flattened (256 x 4 x 4), goes through two
+    512-wide layers with dropout to (pitch, yaw) in radians.  About 4.4 M parameters at 112 px, as
+    in the original.
+
+    Two changes from the original, which starts from ImageNet weights: trained from scratch, its
+    ReLU weight map went to 0 everywhere within an epoch (the quickest way to the mean-gaze answer)
+    and the flattened 4096 -> 512 layer lost 95% of its units to dead ReLUs, so the map is
+    normalised (it can move attention, not switch the signal off) and both 512-wide layers have
+    batch norm before their ReLU.
     """
 
     outputs = ("gaze",)
@@ -127,18 +134,25 @@ class MobileFaceGaze(HybridBlock):
                                            bias_initializer=mx.init.Constant(0.1)),
                                  nn.Conv2D(last_channels, 1, activation="relu", weight_initializer=small,
                                            bias_initializer=mx.init.Constant(0.1)),
-                                 nn.Conv2D(1, 1, activation="relu", weight_initializer=mx.init.Normal(0.001),
-                                           bias_initializer=mx.init.One()))
+                                 nn.Conv2D(1, 1, weight_initializer=mx.init.Normal(0.001)))
             self.drop = nn.Dropout(dropout)
             self.fc = nn.HybridSequential(prefix="fc_")
             with self.fc.name_scope():
-                self.fc.add(nn.Flatten(), nn.Dense(feature, activation="relu"), nn.Dropout(dropout),
-                            nn.Dense(feature, activation="relu"), nn.Dropout(dropout), nn.Dense(2))
+                for _ in range(2):
+                    self.fc.add(nn.Dense(feature, use_bias=False), nn.BatchNorm(), nn.Activation("relu"),
+                                nn.Dropout(dropout))
+                self.fc.add(nn.Dense(2))
+
+    def spatial_weight(self, F, f):
+        """(N, 1, h, w) weights of the map positions: a softmax over positions times their count (mean 1)."""
+        logits = self.weights(f)
+        flat = F.reshape(logits, (0, -1))
+        count = F.sum(F.ones_like(flat), axis=-1, keepdims=True)
+        return F.reshape_like(F.broadcast_mul(F.softmax(flat, axis=-1), count), logits)
 
     def hybrid_forward(self, F, x):
         f = self.last(self.features(self.norm(x)))
-        weighted = F.relu(F.broadcast_mul(f, self.weights(f)))
-        return (self.fc(self.drop(weighted)),)
+        return (self.fc(self.drop(F.broadcast_mul(f, self.spatial_weight(F, f)))),)
 
 
 class Gaze360Net(HybridBlock):

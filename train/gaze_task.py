@@ -117,6 +117,21 @@ class GazeTask(Task):
     def evaluate(self, outputs, labels):
         return metrics.gaze_report(self.kind, outputs, labels, self.layout)
 
+    def init_network(self, net, train_ds):
+        """MPIIFaceGaze: start the (pitch, yaw) output at the training mean, with its weights scaled down,
+        so the first steps do not chase the noise of a random head (which can switch off the features)."""
+        if self.kind != "mpiifacegaze":
+            return
+        import mxnet as mx
+        params = net.collect_params()
+        heads = [n for n, p in params.items() if n.endswith("bias") and p.shape == (2,)]
+        if len(heads) != 1:  # not a single (pitch, yaw) layer: leave the network as it is
+            return
+        mean = self.layout.get(train_ds.labels(), "gaze").mean(axis=0)
+        params[heads[0]].set_data(mx.nd.array(mean))
+        weight = params[heads[0][:-len("bias")] + "weight"]
+        weight.set_data(weight.data() * 0.1)
+
     @property
     def calibrates(self):
         return self.kind == "gaze360"
