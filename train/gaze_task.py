@@ -128,7 +128,7 @@ class GazeTask(Task):
         if len(heads) != 1:  # not a single (pitch, yaw) layer: leave the network as it is
             return
         mean = self.layout.get(train_ds.labels(), "gaze").mean(axis=0)
-        params[heads[0]].set_data(mx.nd.array(mean))
+        params[heads[0]].set_data(mx.nd.array(mean, dtype="float32"))
         weight = params[heads[0][:-len("bias")] + "weight"]
         weight.set_data(weight.data() * 0.1)
 

@@ -59,7 +59,7 @@ class LandmarkTask(Task):
                              % (type(net).__name__, k2, [n for n, _ in heads]))
         name, bias = heads[0]
         weight = net.collect_params()[name[:-len("bias")] + "weight"]
-        bias.set_data(mx.nd.array(mean_shape(train_ds.reader).ravel()))
+        bias.set_data(mx.nd.array(mean_shape(train_ds.reader).ravel(), dtype="float32"))
         weight.set_data(weight.data() * 0.1)
 
     def _transform(self, train):
