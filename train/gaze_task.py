@@ -130,7 +130,7 @@ class GazeTask(Task):
         mean = self.layout.get(train_ds.labels(), "gaze").mean(axis=0)
         params[heads[0]].set_data(mx.nd.array(mean, dtype="float32"))
         weight = params[heads[0][:-len("bias")] + "weight"]
-        weight.set_data(weight.data() * 0.1)
+        weight.initialize(mx.init.Xavier(magnitude=0.02), ctx=weight.list_ctx(), force_reinit=True)
 
     @property
     def calibrates(self):
@@ -147,7 +147,9 @@ class GazeTask(Task):
         ratio = (err / np.maximum(sigma, 1e-6)).ravel()
         target = QUANTILES[1] - QUANTILES[0]
         k = min(int(np.ceil((len(ratio) + 1) * target)), len(ratio))  # the finite-sample conformal rank
-        factor = float(np.sort(ratio)[k - 1])
+        ranked = np.sort(ratio)
+        # halfway to the next angle, so float rounding in the export cannot move an angle across the edge
+        factor = float(0.5 * (ranked[k - 1] + ranked[k]) if k < len(ranked) else ranked[-1] * 1.01)
         old = float(net.sigma_scale.data().asnumpy()[0])
         net.sigma_scale.set_data(net.sigma_scale.data().ones_like() * (old * factor))
         after = float((err <= np.minimum(sigma * factor, math.pi)).mean())  # the network clips sigma at pi
