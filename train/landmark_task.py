@@ -49,7 +49,8 @@ class LandmarkTask(Task):
 
     def init_network(self, net, train_ds):
         """Start the landmark output at the training set's mean shape: its bias is the mean shape and its
-        weights start at a tenth of the usual scale, so early steps refine a face instead of first finding where faces are."""
+        weights start at a tenth of the usual scale, so early steps refine a face instead of first
+        finding where faces are."""
         import mxnet as mx
         from recordio.dataset import mean_shape
         k2 = 2 * self.schema.num_points
