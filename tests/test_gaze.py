@@ -241,7 +241,8 @@ def test_gaze360_interval_is_calibrated_on_the_validation_split(tmp_path, synth_
                             "--log_interval", "0", "--out", run])
     scale = best["sigma_scale"]
     assert scale > 0 and scale != 1.0
-    assert 0.8 <= best["interval_coverage"] < 0.9 and best["interval_coverage"] != best["interval_coverage_uncalibrated"]
+    assert 0.8 <= best["interval_coverage"] < 0.9
+    assert best["interval_coverage"] != best["interval_coverage_uncalibrated"]
     saved = mx.nd.load(os.path.join(run, "model-0000.params"))
     assert [float(v.asscalar()) for k, v in saved.items() if k.endswith("sigma_scale")] == [pytest.approx(scale)]
     summary = score.main(["--model", os.path.join(run, "model"), "--archive", val, "--out", str(tmp_path / "s")])
