@@ -6,7 +6,7 @@ import numpy as np
 from recordio import metrics
 from recordio.schema import read_meta
 from recordio.transforms import GazeTransform
-from train.loop import Task
+from train.loop import Task, start_output_at
 
 KINDS = {"gaze_mc4": "mc4", "gaze_mpiifacegaze": "mpiifacegaze", "gaze_gaze360": "gaze360"}
 QUANTILES = (0.1, 0.9)  # Gaze360's pinball loss: sigma spans the 10-90% interval
@@ -118,19 +118,11 @@ class GazeTask(Task):
         return metrics.gaze_report(self.kind, outputs, labels, self.layout)
 
     def init_network(self, net, train_ds):
-        """MPIIFaceGaze: start the (pitch, yaw) output at the training mean, with its weights scaled down,
-        so the first steps do not chase the noise of a random head (which can switch off the features)."""
-        if self.kind != "mpiifacegaze":
-            return
-        import mxnet as mx
-        params = net.collect_params()
-        heads = [n for n, p in params.items() if n.endswith("bias") and p.shape == (2,)]
-        if len(heads) != 1:  # not a single (pitch, yaw) layer: leave the network as it is
-            return
-        mean = self.layout.get(train_ds.labels(), "gaze").mean(axis=0)
-        params[heads[0]].set_data(mx.nd.array(mean, dtype="float32"))
-        weight = params[heads[0][:-len("bias")] + "weight"]
-        weight.initialize(mx.init.Xavier(magnitude=0.02), ctx=weight.list_ctx(), force_reinit=True)
+        """MPIIFaceGaze: start the (pitch, yaw) output at the training mean (``loop.start_output_at``), so
+        the first steps do not chase the noise of a random head (which can switch off the features).
+        A network without a single (pitch, yaw) layer is left as it is."""
+        if self.kind == "mpiifacegaze":
+            start_output_at(net, self.layout.get(train_ds.labels(), "gaze").mean(axis=0))
 
     @property
     def calibrates(self):

@@ -3,7 +3,7 @@
 from recordio import geometry, metrics
 from recordio.schema import get_schema, read_meta
 from recordio.transforms import LandmarkTransform
-from train.loop import Task
+from train.loop import Task, start_output_at
 
 
 def add_args(ap):
@@ -48,21 +48,12 @@ class LandmarkTask(Task):
         return net
 
     def init_network(self, net, train_ds):
-        """Start the landmark output at the training set's mean shape: its bias is the mean shape and its
-        weights start at a tenth of the usual scale, so early steps refine a face instead of first
-        finding where faces are."""
-        import mxnet as mx
+        """Start the landmark output at the training set's mean shape (``loop.start_output_at``), so early
+        steps refine a face instead of first finding where faces are."""
         from recordio.dataset import mean_shape
-        k2 = 2 * self.schema.num_points
-        heads = [(n, p) for n, p in net.collect_params().items() if n.endswith("bias") and p.shape == (k2,)]
-        if len(heads) != 1:
-            raise ValueError("cannot tell the landmark output layer of %s (biases of width %d: %s)"
-                             % (type(net).__name__, k2, [n for n, _ in heads]))
-        name, bias = heads[0]
-        weight = net.collect_params()[name[:-len("bias")] + "weight"]
-        bias.set_data(mx.nd.array(mean_shape(train_ds.reader).ravel(), dtype="float32"))
-        # a tenth of the loop's Xavier(magnitude=2) draw, drawn afresh rather than read back and scaled
-        weight.initialize(mx.init.Xavier(magnitude=0.02), ctx=weight.list_ctx(), force_reinit=True)
+        if not start_output_at(net, mean_shape(train_ds.reader).ravel()):
+            raise ValueError("cannot tell the landmark output layer of %s (no single bias of width %d)"
+                             % (type(net).__name__, 2 * self.schema.num_points))
 
     def _transform(self, train):
         a = self.args
