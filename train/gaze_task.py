@@ -132,6 +132,7 @@ class GazeTask(Task):
         """Gaze360: scale sigma so that pred +- sigma holds the truth for 80% of the validation angles
         (split-conformal quantile regression: a network that fits its training set well comes out
         over-confident on new faces).  Returns what it did."""
+        import mxnet as mx
         if not len(labels):
             raise ValueError("no validation sample to calibrate the interval on")
         pred, sigma = outputs[0][:, :2], outputs[0][:, 2:3]
@@ -143,7 +144,7 @@ class GazeTask(Task):
         # halfway to the next angle, so float rounding in the export cannot move an angle across the edge
         factor = float(0.5 * (ranked[k - 1] + ranked[k]) if k < len(ranked) else ranked[-1] * 1.01)
         old = float(net.sigma_scale.data().asnumpy()[0])
-        net.sigma_scale.set_data(net.sigma_scale.data().ones_like() * (old * factor))
+        net.sigma_scale.set_data(mx.nd.array([old * factor]))
         after = float((err <= np.minimum(sigma * factor, math.pi)).mean())  # the network clips sigma at pi
         return {"interval_coverage_uncalibrated": float((err <= sigma).mean()), "sigma_scale": old * factor,
                 "interval_coverage": after}

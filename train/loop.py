@@ -266,6 +266,7 @@ def fit(task, args):
     csv_path = os.path.join(run_dir, "metrics.csv")
     history = _read_csv(csv_path) if args.resume else []
     best_metrics = None
+    best_val = None  # the best epoch's validation outputs, kept for tasks that calibrate on them
     for epoch in range(start_epoch, args.epochs):
         t0 = time.time()
         total, n, wait = 0.0, 0, 0.0
@@ -309,6 +310,8 @@ def fit(task, args):
                 best = metric
                 best_metrics = dict(row)
                 net.save_parameters(os.path.join(run_dir, "best.params"))
+                if task.calibrates and val_loader is not None:
+                    best_val = (outs, labs)
             with open(state_path, "w") as f:
                 json.dump({"epoch": epoch, "best": best, "metric": task.metric}, f)
         history.append(row)
@@ -325,7 +328,8 @@ def fit(task, args):
         best_path = os.path.join(run_dir, "best.params")
         if task.calibrates and val_loader is not None and os.path.exists(best_path):
             net.load_parameters(best_path, ctx=ctx)
-            calibration = task.calibrate(net, *predict(net, val_loader, ctx))
+            # a resumed run whose best epoch came before the resume has to predict them again
+            calibration = task.calibrate(net, *(best_val or predict(net, val_loader, ctx)))
             net.save_parameters(best_path)
             best_metrics = dict(best_metrics or {}, **calibration)
             log.info("calibrated on the validation split: %s",
