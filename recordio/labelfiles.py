@@ -41,7 +41,8 @@ class FaceEntry:
     points_normalised: bool = False
 
 
-def _floats(tokens, what):
+def parse_floats(tokens, what):
+    """Floats from text tokens; ValueError naming ``what`` for a non-number, nan or inf."""
     try:
         vals = np.array([float(t) for t in tokens], dtype=np.float64)
     except ValueError as e:
@@ -71,7 +72,7 @@ def read_course21(path):
         try:
             if len(tok) != 47:
                 raise ValueError("expected 47 tokens (name, 4 box values, 42 coordinates), got %d" % len(tok))
-            vals = _floats(tok[1:], "box/points")
+            vals = parse_floats(tok[1:], "box/points")
             box = vals[:4]
             _check_box(box)
             entries.append(FaceEntry(image=tok[0], line=n, file=path, box=box, points=vals[4:].reshape(21, 2)))
@@ -94,7 +95,7 @@ def read_wflw(path):
             if len(tok) != WFLW_TOKENS:
                 raise ValueError("expected %d tokens (196 coordinates, 4 box, 6 attributes, image), got %d"
                                  % (WFLW_TOKENS, len(tok)))
-            vals = _floats(tok[:-1], "coordinates/box/attributes")
+            vals = parse_floats(tok[:-1], "coordinates/box/attributes")
             box = vals[196:200]
             _check_box(box)
             attrs = vals[200:206]
@@ -121,7 +122,7 @@ def read_pfld_list(path):
             if len(tok) != PFLD_TOKENS:
                 raise ValueError("expected %d tokens (image, 196 coordinates, 6 attributes, 3 angles), got %d"
                                  % (PFLD_TOKENS, len(tok)))
-            vals = _floats(tok[1:], "coordinates/attributes/angles")
+            vals = parse_floats(tok[1:], "coordinates/attributes/angles")
             entries.append(FaceEntry(image=tok[0], line=n, file=path, points=vals[:196].reshape(98, 2),
                                      attributes=vals[196:202].astype(np.float32), euler=vals[202:205],
                                      points_normalised=True))
@@ -148,10 +149,10 @@ def read_coco(path):
             if im is None:
                 raise ValueError("annotation %s refers to image_id %r, which is not in images[]"
                                  % (ann.get("id"), ann.get("image_id")))
-            kp = _floats(ann.get("keypoints", []), "keypoints")
+            kp = parse_floats(ann.get("keypoints", []), "keypoints")
             if kp.size == 0 or kp.size % 3:
                 raise ValueError("keypoints must be a flat [x, y, v] * K list, got %d numbers" % kp.size)
-            x, y, w, h = _floats(ann.get("bbox", []), "bbox") if "bbox" in ann else (np.nan,) * 4
+            x, y, w, h = parse_floats(ann.get("bbox", []), "bbox") if "bbox" in ann else (np.nan,) * 4
             box = np.array([x, y, x + w, y + h])
             if "bbox" in ann:
                 _check_box(box)
@@ -186,7 +187,7 @@ def read_mc4_labels(path):
             continue
         name = chunk[0]
         try:
-            lo, la = _floats(chunk[1:3], "lo/la")
+            lo, la = parse_floats(chunk[1:3], "lo/la")
             if abs(lo) > 180 or abs(la) > 90:
                 raise ValueError("angles (%g, %g) out of range: lo within +-180, la within +-90 degrees" % (lo, la))
         except ValueError as e:

@@ -103,44 +103,6 @@ def test_course21_negatives_overlap_no_face(tmp_path, synth_course21):
     assert negatives > 0
 
 
-def _bad_course21(tmp_path):
-    d = tmp_path / "bad"
-    d.mkdir()
-    img = np.full((120, 160, 3), 128, np.uint8)
-    cv2.imwrite(str(d / "a.jpg"), img)
-    (d / "broken.jpg").write_bytes(b"not a jpeg")
-    pts = " ".join("%d %d" % (50 + i, 50 + i % 5) for i in range(21))
-    lines = [
-        "a.jpg 40 40 100 100 " + pts,  # good
-        "a.jpg 40 40 100 " + pts,  # too few tokens
-        "a.jpg 40 40 abc 100 " + pts,  # not a number
-        "a.jpg 100 40 40 100 " + pts,  # degenerate box
-        "missing.jpg 40 40 100 100 " + pts,  # no such image
-        "broken.jpg 40 40 100 100 " + pts,  # corrupt image
-        "a.jpg 40 40 100 100 " + pts.replace("50 50", "500 50", 1),  # point far outside the face box
-        "a.jpg 300 300 400 400 " + pts,  # box outside the photo
-        "a.jpg 45 45 95 95 " + pts,  # good
-    ]
-    (d / "label.txt").write_text("\n".join(lines) + "\n")
-    return str(d)
-
-
-def test_bad_lines_are_rejected_with_file_line_and_reason_and_good_ones_kept(tmp_path):
-    d = _bad_course21(tmp_path)
-    out = str(tmp_path / "o")
-    summary = make_rec.main(["course21", d, "--out", out, "--test_ratio", "0", "-j", "1", "--neg_ratio", "0"])
-    assert summary["train"]["written"] == 2 and summary["train"]["rejected"] == 7
-    rej = _rejects(os.path.join(out, "train"))
-    text = "\n".join(rej)
-    label = os.path.join(d, "label.txt")
-    for line, reason in [(2, "expected 47 tokens"), (3, "not a number"), (4, "degenerate face box"),
-                         (5, "image not found"), (6, "cannot be decoded"), (7, "point 0 at (500.0, 50.0)"),
-                         (8, "lies outside the 160x120 photo")]:
-        assert "%s:%d: " % (label, line) in text and reason in text, (line, reason)
-    meta = json.load(open(os.path.join(out, "train.meta.json")))
-    assert meta["counts"]["rejected"] == 7 and meta["counts"]["written"] == 2
-
-
 def test_wflw_synthetic_packs_clean_except_the_flagged_faces(tmp_path, synth_wflw):
     src, truth = synth_wflw
     ann = os.path.join(src, "WFLW_annotations", "list_98pt_rect_attr_train_test")
@@ -230,24 +192,76 @@ def test_coco_real_wflw_faces(tmp_path):
         np.testing.assert_allclose(back, np.array(ann["keypoints"]).reshape(-1, 3)[:, :2], atol=0.01)
 
 
-def test_mc4_train_and_test_modes(tmp_path, synth_mc4):
+def test_mc4_bare_names_find_their_png_images_in_train_and_test_modes(tmp_path, synth_mc4):
     src, truth = synth_mc4
+    assert open(os.path.join(src, "train", "head_label.txt")).readline().strip() == "0"  # the release's bare names
     out = str(tmp_path / "m")
     s = make_rec.main(["mc4", os.path.join(src, "train"), "--out", out, "-j", "2"])
     assert s["train"]["rejected"] == 0 and s["train"].get("gaze_differs_from_composition", 0) == 0
     r = _mxnet_reads(os.path.join(out, "train"))
     L = r.layout
-    by_name = {t["image"]: t for t in truth}
+    by_name = {t["image"]: t for t in truth if t["split"] == "train"}
+    assert len(r) == len(by_name)
     for i in range(len(r)):
         lab = r.read(i, decode=False)[1]
         t = by_name[r.meta["sources"][i]["image"]]
         np.testing.assert_allclose(L.get(lab, "gaze"), t["gaze_lo_la"], atol=1e-3)
         np.testing.assert_allclose(L.get(lab, "gaze_vector"), t["gaze_vector"], atol=1e-4)
     names = [t["image"] for t in truth if t["split"] == "test"]
-    s = make_rec.main(["mc4", os.path.join(src, "test"), "--test", "--out", out, "-j", "1"])
+    make_rec.main(["mc4", os.path.join(src, "test"), "--test", "--out", out, "-j", "1"])
     r = _mxnet_reads(os.path.join(out, "test"))
     assert len(r) == len(names) and not r.meta["labelled"]
-    assert [x["image"] for x in r.meta["sources"]] == sorted(names)
+    assert [x["image"] for x in r.meta["sources"]] == sorted(names, key=int)  # bare names, in number order
+
+
+def test_mc4_names_given_with_an_extension_and_other_image_types_are_found(tmp_path, synth_mc4):
+    src, _ = synth_mc4
+    d = tmp_path / "mc4"
+    shutil.copytree(os.path.join(src, "train"), d)
+    for view in ("head", "l_eye", "r_eye"):  # record 1 stored as JPEG
+        img = cv2.imread(str(d / view / "1.png"))
+        os.remove(d / view / "1.png")
+        cv2.imwrite(str(d / view / "1.jpg"), img)
+    for fname in labelfiles.MC4_LABEL_FILES:  # record 0 named with its extension
+        lines = (d / fname).read_text().splitlines()
+        lines[0] = "0.png"
+        (d / fname).write_text("\n".join(lines) + "\n")
+    s = make_rec.main(["mc4", str(d), "--out", str(tmp_path / "o"), "-j", "1"])
+    r = ArchiveReader(str(tmp_path / "o" / "train"))
+    names = [x["image"] for x in r.meta["sources"]]
+    assert s["train"]["rejected"] == 0 and names[:2] == ["0.png", "1"]
+
+
+def test_mc4_head_tile_is_the_baselines_centre_crop_and_the_meta_says_so(tmp_path, synth_mc4):
+    from tools.packers.gaze import centre_crop
+    src, _ = synth_mc4
+    out = str(tmp_path / "m")
+    make_rec.main(["mc4", os.path.join(src, "train"), "--out", out, "-j", "1", "--format", "png"])
+    r = ArchiveReader(os.path.join(out, "train"))
+    assert r.meta["head_crop"] == 224
+    img, _ = r.read(0)
+    head = cv2.imread(os.path.join(src, "train", "head", r.meta["sources"][0]["image"] + ".png"))
+    assert head.shape[0] > 224  # the photo carries background around the head
+    mid_r, mid_c = head.shape[0] // 2, head.shape[1] // 2  # the baseline's crop, written out by hand
+    np.testing.assert_array_equal(img[:224, :224], head[mid_r - 112:mid_r + 112, mid_c - 112:mid_c + 112])
+    np.testing.assert_array_equal(centre_crop(head, 224), head[mid_r - 112:mid_r + 112, mid_c - 112:mid_c + 112])
+    make_rec.main(["mc4", os.path.join(src, "train"), "--out", out, "-j", "1", "--head_crop", "0", "--split", "whole"])
+    assert ArchiveReader(os.path.join(out, "whole")).meta["head_crop"] == 0
+
+
+def test_mc4_val_ratio_takes_the_baselines_ten_percent(tmp_path, synth_mc4):
+    src, truth = synth_mc4
+    out = str(tmp_path / "m")
+    s = make_rec.main(["mc4", os.path.join(src, "train"), "--out", out, "-j", "1", "--val_ratio", "0.1", "--seed", "0"])
+    names = [t["image"] for t in sorted((t for t in truth if t["split"] == "train"), key=lambda t: t["record"])]
+    order = np.arange(len(names))
+    np.random.seed(0)
+    np.random.shuffle(order)  # the baseline's split, written out
+    n_val = int(np.floor(0.1 * len(names)))
+    val = [x["image"] for x in ArchiveReader(os.path.join(out, "val")).meta["sources"]]
+    train = [x["image"] for x in ArchiveReader(os.path.join(out, "train")).meta["sources"]]
+    assert sorted(val) == sorted(names[k] for k in order[:n_val]) and len(val) == n_val > 0
+    assert sorted(train + val) == sorted(names) and s["val"]["written"] == n_val
 
 
 def test_mc4_record_missing_from_one_label_file_is_rejected(tmp_path, synth_mc4):
@@ -261,5 +275,5 @@ def test_mc4_record_missing_from_one_label_file_is_rejected(tmp_path, synth_mc4)
     s = make_rec.main(["mc4", str(d), "--out", out, "-j", "1"])
     rej = "\n".join(_rejects(os.path.join(out, "train")))
     assert s["train"]["rejected"] == 2
-    assert "head_label.txt:1: record '000" in rej and "no entry in eye_label.txt" in rej
+    assert "head_label.txt:1: record '0'" in rej and "no entry in eye_label.txt" in rej
     assert "image not found" in rej

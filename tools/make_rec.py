@@ -5,7 +5,8 @@ Examples
 python tools/make_rec.py course21 data/I data/II --out out/course21
 python tools/make_rec.py wflw --annotations list_98pt_rect_attr_train.txt --images WFLW_images --out out/wflw
 python tools/make_rec.py pfld train_data/list.txt --out out/pfld
-python tools/make_rec.py mc4 MC4/train --out out/mc4
+python tools/make_rec.py mc4 MC4/train --out out/mc4 --val_ratio 0.1 --seed 0
+python tools/make_rec.py mc4 MC4/test --test --out out/mc4
 python tools/make_rec.py coco test_wflw.json --images imgs --out out/coco
 python tools/make_rec.py mpiifacegaze MPIIFaceGaze_normalized --out out/mpii
 python tools/make_rec.py gaze360 gaze360 --out out/gaze360
@@ -80,6 +81,11 @@ def parse_args(argv=None):
     p = sub.add_parser("mc4", help="Momenta MC4 gaze: head/, l_eye/, r_eye/ and head/eye/gaze_label.txt")
     p.add_argument("dir")
     p.add_argument("--test", action="store_true", help="images only (no label files): pack for prediction")
+    p.add_argument("--head_crop", type=int, default=224,
+                   help="centre-crop the head image to this many px first, as the baseline does (its head images "
+                        "carry a lot of background); 0 keeps the whole image")
+    p.add_argument("--val_ratio", type=float, default=0.0,
+                   help="share of the labelled records in a validation split (the baseline: 0.1 with seed 0)")
     p.add_argument("--head_size", type=int, default=224, help="side of the head tile, px")
     p.add_argument("--eye_size", type=int, default=112, help="side of each eye tile, px")
     p.add_argument("--split")

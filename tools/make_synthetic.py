@@ -34,6 +34,9 @@ def parse_args(argv=None):
     ap.add_argument("--yaw", type=float, help="max |yaw|, degrees (default 60)")
     ap.add_argument("--pitch", type=float, help="max |pitch|, degrees (default 30)")
     ap.add_argument("--roll", type=float, help="max |roll|, degrees (default 30)")
+    ap.add_argument("--truncate", type=int, default=0, metavar="N",
+                    help="write N photos (mc4: head images; gaze360: frames) cut short, as a download that stopped "
+                         "early leaves them; their faces are flagged expect_reject (not mpiifacegaze)")
     ap.add_argument("--contact_sheet", metavar="PNG", help="also write a grid of sample faces with their points")
     ap.add_argument("--sheet_faces", type=int, default=24, help="faces on the contact sheet")
     return ap.parse_args(argv)
@@ -57,6 +60,10 @@ def main(argv=None):
         kwargs["test_ratio"] = args.test_ratio
     if args.format == "mpiifacegaze":
         kwargs["persons"] = args.persons
+        if args.truncate:
+            raise SystemExit("error: --truncate is for formats with image files; mpiifacegaze writes .mat files")
+    elif args.truncate:
+        kwargs["truncate"] = args.truncate
     truth = formats.WRITERS[args.format](args.out, args.num, **kwargs)
     took = time.time() - start
     rejects = sum(1 for t in truth if t.get("expect_reject"))

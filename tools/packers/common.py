@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from recordio import geometry
+from recordio import geometry, imagefile
 from recordio.schema import PROJECT_VERSION
 from recordio.writer import ArchiveWriter, encode_image
 
@@ -42,6 +42,8 @@ class Reject:
     reason: str
 
     def __str__(self):
+        if not self.line:  # a file without lines (an image of a test set)
+            return "%s: %s" % (self.file, self.reason)
         return "%s:%d: %s" % (self.file, self.line, self.reason)
 
 
@@ -56,14 +58,12 @@ class JobResult:
 
 
 def read_image(path, flags=cv2.IMREAD_COLOR):
-    """Read an image or raise ``Rejected`` saying whether it is missing or corrupt."""
-    if not os.path.isfile(path):
-        raise Rejected("image not found: %s" % path)
-    data = np.fromfile(path, dtype=np.uint8)
-    img = cv2.imdecode(data, flags) if data.size else None
-    if img is None:
-        raise Rejected("image cannot be decoded (corrupt or not an image): %s" % path)
-    return img
+    """Read a whole photo or raise ``Rejected`` saying whether it is missing, cut short or corrupt
+    (``recordio.imagefile``: a JPEG cut short still decodes, so the file's structure is checked too)."""
+    try:
+        return imagefile.read(path, flags)
+    except imagefile.ImageProblem as e:
+        raise Rejected(str(e))
 
 
 def crop(image, box, out_w, out_h, border_value=0):

@@ -6,13 +6,15 @@ One record per sample: the head and both eye images tiled into one image
 camera frame of ``recordio.geometry``).
 """
 import os
+import re
 
 import cv2
 import numpy as np
 
 from recordio import geometry, labelfiles
 from recordio.schema import mc4_layout
-from tools.packers.common import JobResult, Record, Reject, Rejected, base_meta, encode, read_image, run_pack
+from tools.packers.common import (JobResult, Record, Reject, Rejected, base_meta, crop, encode, read_image,
+                                  run_pack)
 
 MC4_VIEWS = ("head", "l_eye", "r_eye")
 COMPOSITION_TOLERANCE = 1.0  # degrees: gaze labels further than this from compose(head, eye) are counted
@@ -38,18 +40,42 @@ def tile(images, tiles, channels=3):
     return canvas
 
 
-def untile(image, tiles):
-    """Inverse of ``tile``: {name: view}."""
-    return {t["name"]: image[t["y"]:t["y"] + t["h"], t["x"]:t["x"] + t["w"]] for t in tiles}
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # .png first: the release's
+
+
+def mc4_image(root, view, name):
+    """The image of record ``name`` in ``root/view``: the name as given when it has an image extension and
+    exists, else ``<name>.png`` (the baseline's loader), then the other extensions; ``Rejected`` naming the
+    file looked for when none exists."""
+    folder = os.path.join(root, view)
+    if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS and os.path.isfile(os.path.join(folder, name)):
+        return os.path.join(folder, name)
+    for ext in IMAGE_EXTENSIONS:
+        path = os.path.join(folder, name + ext)
+        if os.path.isfile(path):
+            return path
+    raise Rejected("image not found: %s (nor %s)" % (os.path.join(folder, name + ".png"),
+                                                     ", ".join(IMAGE_EXTENSIONS[1:])))
+
+
+def centre_crop(img, side):
+    """The baseline's centre crop: rows and columns ``[c - side/2, c + side/2)`` around the integer centre
+    ``(H // 2, W // 2)``, padded with black where the image is smaller."""
+    h, w = img.shape[:2]
+    x1, y1 = w // 2 - side // 2, h // 2 - side // 2
+    out, _, _ = crop(img, (x1, y1, x1 + side, y1 + side), side, side)
+    return out
 
 
 def mc4_worker(job):
     cfg = job["cfg"]
     res = JobResult()
-    split = job["split"]
     for s in job["samples"]:
+        split = s["split"]
         try:
-            views = {v: read_image(os.path.join(cfg["root"], v, s["name"])) for v in MC4_VIEWS}
+            views = {v: read_image(mc4_image(cfg["root"], v, s["name"])) for v in MC4_VIEWS}
+            if cfg["head_crop"]:
+                views["head"] = centre_crop(views["head"], cfg["head_crop"])
             img = tile(views, cfg["tiles"])
             if s["head"] is None:
                 label = cfg["layout"].pack(has_label=0, line=s["record"])
@@ -77,11 +103,14 @@ def _read_mc4(root):
         errors += err
     head_path = os.path.join(root, labelfiles.MC4_LABEL_FILES[0])
     samples = []
+    named = {e.image for e in errors}  # records already rejected where they are bad, named once
     names = list(tables["head"]) + [n for n in tables["gaze"] if n not in tables["head"]]
     for name in names:
         missing = [f for kind, f in zip(("head", "eye", "gaze"), labelfiles.MC4_LABEL_FILES)
                    if name not in tables[kind]]
         rec = (tables["head"].get(name) or tables["gaze"][name])[0]
+        if missing and name in named:
+            continue
         if missing:
             errors.append(labelfiles.LineError(head_path if name in tables["head"] else
                                                os.path.join(root, labelfiles.MC4_LABEL_FILES[2]),
@@ -94,6 +123,46 @@ def _read_mc4(root):
     return samples, errors
 
 
+def _natural_key(name):
+    """Order record names as numbers where they are numbers (0, 1, 2, 10 rather than 0, 1, 10, 2)."""
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t) for t in re.split(r"(\d+)", name)]
+
+
+def _mc4_test_samples(root):
+    """Images-only records (a test set): one per image in head/, named by its bare name."""
+    folder = os.path.join(root, "head")
+    files = sorted((f for f in os.listdir(folder) if os.path.splitext(f)[1].lower() in IMAGE_EXTENSIONS),
+                   key=lambda f: _natural_key(os.path.splitext(f)[0]))
+    samples, errors, seen = [], [], {}
+    for i, f in enumerate(files):
+        name = os.path.splitext(f)[0]
+        if name in seen:
+            errors.append(labelfiles.LineError(os.path.join(folder, f), 0, "record %r has a second image (%s and %s)"
+                                               % (name, seen[name], f), name))
+            continue
+        seen[name] = f
+        samples.append({"name": name, "record": len(samples) + 1, "file": os.path.join(folder, f), "line": 0,
+                        "head": None})
+    return samples, errors
+
+
+def _assign_mc4_splits(samples, split, val_ratio, seed):
+    """Every sample in ``split`` but the baseline's validation share: the records (label-file order)
+    shuffled as ``np.random.seed(seed); np.random.shuffle(indices)`` does, the first ``floor(val_ratio *
+    N)`` of them ``val``.  Returns the split names used."""
+    for s in samples:
+        s["split"] = split
+    if not val_ratio:
+        return [split]
+    if not 0 < val_ratio < 1:
+        raise SystemExit("error: --val_ratio must be in (0, 1), got %g" % val_ratio)
+    order = np.arange(len(samples))
+    np.random.RandomState(seed).shuffle(order)
+    for k in order[:int(np.floor(val_ratio * len(samples)))]:
+        samples[k]["split"] = "val"
+    return [split, "val"]
+
+
 def pack_mc4(args):
     root = args.dir
     for v in MC4_VIEWS:
@@ -103,29 +172,34 @@ def pack_mc4(args):
     has_labels = all(os.path.isfile(os.path.join(root, f)) for f in labelfiles.MC4_LABEL_FILES)
     test_mode = args.test or not has_labels
     if test_mode:
-        names = sorted(f for f in os.listdir(os.path.join(root, "head")) if not f.startswith("."))
-        samples = [{"name": n, "record": i + 1, "file": os.path.join(root, "head"), "line": i + 1, "head": None}
-                   for i, n in enumerate(names)]
-        errors = []
+        samples, errors = _mc4_test_samples(root)
         sources = [os.path.join(root, "head")]
+        if args.val_ratio:
+            raise SystemExit("error: --val_ratio needs labelled records; %s is packed as a test set" % root)
     else:
         samples, errors = _read_mc4(root)
         sources = [os.path.join(root, f) for f in labelfiles.MC4_LABEL_FILES]
     split = args.split or ("test" if test_mode else "train")
+    splits = _assign_mc4_splits(samples, split, args.val_ratio, args.seed)
     tiles = mc4_tiles(args.head_size, args.eye_size)
     layout = mc4_layout()
-    cfg = {"root": root, "tiles": tiles, "layout": layout, "args": args}
+    cfg = {"root": root, "tiles": tiles, "layout": layout, "args": args, "head_crop": args.head_crop}
     per_job = 16
-    jobs = [{"samples": samples[i:i + per_job], "split": split, "index": i // per_job, "cfg": cfg,
-             "faces": [(split, s["file"], s["line"]) for s in samples[i:i + per_job]]}
+    jobs = [{"samples": samples[i:i + per_job], "index": i // per_job, "cfg": cfg,
+             "faces": [(s["split"], s["file"], s["line"]) for s in samples[i:i + per_job]]}
             for i in range(0, len(samples), per_job)]
-    meta = base_meta("gaze_mc4", "mc4", sources, args, layout,
-                     {"width": tiles[0]["w"] + tiles[1]["w"], "height": max(tiles[0]["h"], 2 * tiles[1]["h"]),
-                      "channels": 3, "color": "bgr", "encoding": args.format}, tiles=tiles)
-    meta["angles"] = {"convention": "mc4", "unit": "deg", "camera_frame": "x right, y down, z forward"}
-    meta["labelled"] = not test_mode
+    metas = {}
+    for sp in splits:
+        meta = base_meta("gaze_mc4", "mc4", sources, args, layout,
+                         {"width": tiles[0]["w"] + tiles[1]["w"], "height": max(tiles[0]["h"], 2 * tiles[1]["h"]),
+                          "channels": 3, "color": "bgr", "encoding": args.format}, tiles=tiles)
+        meta["angles"] = {"convention": "mc4", "unit": "deg", "camera_frame": "x right, y down, z forward"}
+        meta["labelled"] = not test_mode
+        meta["head_crop"] = args.head_crop
+        meta["split"] = {"name": sp, "val_ratio": args.val_ratio, "seed": args.seed}
+        metas[sp] = meta
     parse_rejects = [Reject(split, er.file, er.line, er.reason) for er in errors]
-    return run_pack({split: os.path.join(args.out, split)}, {split: meta}, jobs, mc4_worker, parse_rejects,
+    return run_pack({sp: os.path.join(args.out, sp) for sp in splits}, metas, jobs, mc4_worker, parse_rejects,
                     args.jobs, "mc4")
 
 
@@ -272,8 +346,8 @@ def _read_gaze360_split(path):
             try:
                 if len(tok) != 4:
                     raise ValueError("expected 4 tokens (path gx gy gz), got %d" % len(tok))
-                v = np.array([float(t) for t in tok[1:]])
-                if not np.all(np.isfinite(v)) or np.linalg.norm(v) < 1e-6:
+                v = labelfiles.parse_floats(tok[1:], "gaze vector")
+                if np.linalg.norm(v) < 1e-6:
                     raise ValueError("gaze vector (%s) is not a finite non-zero vector" % " ".join(tok[1:]))
                 int(os.path.splitext(tok[0].split("/")[-1])[0])
             except ValueError as e:

@@ -22,9 +22,10 @@ from tools.synth.render import SynthConfig, render_photo
 WFLW_GROUP = "0--Synthetic"
 WFLW_SUBSETS = {"pose": "largepose", "expression": "expression", "illumination": "illumination",
                 "makeup": "makeup", "occlusion": "occlusion", "blur": "blur"}
-MC4_HEAD = 224
+MC4_HEAD = 224  # the baseline centre-crops this many px of the head image
+MC4_HEAD_PHOTO = 320  # side of the synthetic head images: the head and background around it
 MC4_EYE = (60, 36)  # eye crop w, h: wider than tall, like real eye patches
-MC4_PHOTO = 360
+MC4_PHOTO = 480
 
 
 def face_counts(num_faces, cfg, seed):
@@ -72,12 +73,38 @@ def _save(path, img, quality):
     buf.tofile(path)
 
 
+TRUNCATE_KEEP = 0.6  # a photo written cut short keeps this share of its bytes
+TRUNCATED = "written cut short on purpose (--truncate): make_rec rejects a partial photo"
+
+
+def _truncate(root, rel_paths, count, seed):
+    """Cut ``count`` of the written files under ``root`` short (chosen by ``seed``); returns the set cut."""
+    rel_paths = sorted(set(rel_paths))
+    if count <= 0 or not rel_paths:
+        return set()
+    rng = np.random.default_rng([seed, 404])
+    cut = {rel_paths[k] for k in rng.choice(len(rel_paths), size=min(count, len(rel_paths)), replace=False)}
+    for rel in cut:
+        path = os.path.join(root, rel)
+        with open(path, "r+b") as fh:
+            fh.truncate(int(os.path.getsize(path) * TRUNCATE_KEEP))
+    return cut
+
+
+def _save_png(path, img):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    buf.tofile(path)
+
+
 def _fmt(vals):
     return " ".join("%.3f" % v for v in np.asarray(vals).ravel())
 
 
-def write_wflw(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None):
-    """WFLW layout: WFLW_images/ and WFLW_annotations/ (train/test lists and the six test subsets)."""
+def write_wflw(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None, truncate=0):
+    """WFLW layout: WFLW_images/ and WFLW_annotations/ (train/test lists and the six test subsets).
+
+    ``truncate`` photos are written cut short (their faces are flagged ``expect_reject``)."""
     cfg = cfg or SynthConfig()
     lines = {"train": [], "test": []}
     truth = []
@@ -105,12 +132,15 @@ def write_wflw(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None):
     for k, (attr, name) in enumerate(WFLW_SUBSETS.items()):
         with open(os.path.join(sub, "list_98pt_test_%s.txt" % name), "w") as fh:
             fh.write("".join(l + "\n" for l, a in lines["test"] if a[k]))
+    _flag_cut(truth, _truncate(os.path.join(out, "WFLW_images"), [t["image"] for t in truth], truncate, seed))
     _write_truth(out, truth, "wflw", seed, cfg)
     return truth
 
 
-def write_course21(out, num, seed=0, jobs=1, cfg=None, folder="I"):
-    """Course layout: ``out/I/label.txt`` (name, box, 21 points) and the photos beside it."""
+def write_course21(out, num, seed=0, jobs=1, cfg=None, folder="I", truncate=0):
+    """Course layout: ``out/I/label.txt`` (name, box, 21 points) and the photos beside it.
+
+    ``truncate`` photos are written cut short (their faces are flagged ``expect_reject``)."""
     cfg = cfg or SynthConfig()
     d = os.path.join(out, folder)
     os.makedirs(d, exist_ok=True)
@@ -129,6 +159,7 @@ def write_course21(out, num, seed=0, jobs=1, cfg=None, folder="I"):
             truth.append(gt)
     with open(os.path.join(d, "label.txt"), "w") as fh:
         fh.write("".join(l + "\n" for l in lines))
+    _flag_cut(truth, _truncate(d, [t["image"] for t in truth], truncate, seed))
     _write_truth(out, truth, "course21", seed, cfg)
     return truth
 
@@ -143,8 +174,14 @@ def _eye_crop(img, pts, W_eye, H_eye):
     return geometry.warp(img, A, W_eye, H_eye, interpolation=cv2.INTER_AREA)
 
 
-def write_mc4(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None):
-    """MC4 layout per split: head/, l_eye/ (image-left eye), r_eye/ and the three label files."""
+def write_mc4(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None, truncate=0):
+    """MC4 layout per split, as the baseline reads it: head/, l_eye/ (image-left eye), r_eye/ holding
+    ``<name>.png`` and the three label files naming each record by its bare name (0, 1, 2 ...).
+
+    Head images carry background around the head (``MC4_HEAD_PHOTO`` px, the head filling the central
+    ``MC4_HEAD`` px that the baseline crops).  ``truncate`` head images are written cut short (their
+    records are flagged ``expect_reject``).
+    """
     cfg = cfg or SynthConfig(roll=15.0, head_frac=(0.55, 0.7), outside_prob=0.0, occluder_prob=0.05,
                              faces_per_photo=(1, 1))
     rows = {"train": {"head": [], "eye": [], "gaze": []}, "test": {"head": [], "eye": [], "gaze": []}}
@@ -153,14 +190,14 @@ def write_mc4(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None):
                                              size=(MC4_PHOTO, MC4_PHOTO), desc="mc4"):
         f = faces[0]
         split = _split_of(index, seed, test_ratio)
-        name = "%06d.jpg" % index
+        name = str(len(rows[split]["head"]))  # bare record names, counted per split as in the release
         base = os.path.join(out, split)
-        box = geometry.square_box(geometry.points_box(f.points), 1.25)
-        head = geometry.warp(img, geometry.box_to_crop_affine(box, MC4_HEAD, MC4_HEAD), MC4_HEAD, MC4_HEAD,
-                             interpolation=cv2.INTER_AREA)
-        _save(os.path.join(base, "head", name), head, st["jpeg_quality"])
-        _save(os.path.join(base, "l_eye", name), _eye_crop(img, f.points[60:68], *MC4_EYE), st["jpeg_quality"])
-        _save(os.path.join(base, "r_eye", name), _eye_crop(img, f.points[68:76], *MC4_EYE), st["jpeg_quality"])
+        box = geometry.square_box(geometry.points_box(f.points), 1.25 * MC4_HEAD_PHOTO / MC4_HEAD)
+        head = geometry.warp(img, geometry.box_to_crop_affine(box, MC4_HEAD_PHOTO, MC4_HEAD_PHOTO), MC4_HEAD_PHOTO,
+                             MC4_HEAD_PHOTO, interpolation=cv2.INTER_AREA)
+        _save_png(os.path.join(base, "head", name + ".png"), head)
+        _save_png(os.path.join(base, "l_eye", name + ".png"), _eye_crop(img, f.points[60:68], *MC4_EYE))
+        _save_png(os.path.join(base, "r_eye", name + ".png"), _eye_crop(img, f.points[68:76], *MC4_EYE))
         rows[split]["head"].append((name, *f.head))
         rows[split]["eye"].append((name, *f.eye))
         rows[split]["gaze"].append((name, *f.gaze))
@@ -172,8 +209,18 @@ def write_mc4(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None):
         for kind, fname in zip(("head", "eye", "gaze"), labelfiles.MC4_LABEL_FILES):
             with open(os.path.join(out, split, fname), "w") as fh:
                 fh.write(labelfiles.format_mc4_labels(r[kind]))
+    cut = _truncate(out, ["%s/head/%s.png" % (t["split"], t["image"]) for t in truth], truncate, seed)
+    for t in truth:
+        if "%s/head/%s.png" % (t["split"], t["image"]) in cut:
+            t["expect_reject"] = TRUNCATED
     _write_truth(out, truth, "mc4", seed, cfg)
     return truth
+
+
+def _flag_cut(truth, cut, key="image"):
+    for t in truth:
+        if t[key] in cut:
+            t["expect_reject"] = TRUNCATED
 
 
 def _write_truth(out, truth, fmt, seed, cfg):
@@ -269,11 +316,13 @@ def _smooth_track(rng, n, lo, hi, knots=3):
     return keys[i] * (1 - w) + keys[i + 1] * w
 
 
-def write_gaze360(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None, frames=GAZE360_FRAMES_PER_RECORDING):
+def write_gaze360(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None, frames=GAZE360_FRAMES_PER_RECORDING,
+                  truncate=0):
     """Gaze360 layout: imgs/rec_XXX/head/<person:06d>/<frame:06d>.jpg and train/validation/test.txt.
 
     ``num`` recordings of one person each; head and eyes move smoothly.  Split lines list every frame
-    that can be a centre (3 frames in from each end) with the gaze in Gaze360's eye frame.
+    that can be a centre (3 frames in from each end) with the gaze in Gaze360's eye frame.  ``truncate``
+    frames are written cut short (every sequence that holds one is flagged ``expect_reject``).
     """
     from tools.synth.render import _background, render_centred, sample_person
     cfg = cfg or SynthConfig(yaw=70.0, pitch=25.0, roll=10.0, eye_lo=25.0, eye_la=15.0)
@@ -305,6 +354,14 @@ def write_gaze360(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None, frames=GAZ
     for split, ls in lines.items():
         with open(os.path.join(out, split + ".txt"), "w") as fh:
             fh.write("".join(l + "\n" for l in ls))
+    written = [os.path.relpath(os.path.join(dp, f), os.path.join(out, "imgs"))
+               for dp, _, fs in os.walk(os.path.join(out, "imgs")) for f in fs]
+    cut = _truncate(os.path.join(out, "imgs"), written, truncate, seed)
+    for t in truth:
+        folder, frame = os.path.split(t["image"])
+        centre = int(os.path.splitext(frame)[0])
+        if any("%s/%06d.jpg" % (folder, centre + k) in cut for k in range(-3, 4)):
+            t["expect_reject"] = TRUNCATED
     _write_truth(out, truth, "gaze360", seed, cfg)
     return truth
 
