@@ -94,9 +94,7 @@ def main(argv=None):
                 out.write(json.dumps(rec) + "\n")
                 written += 1
                 if args.draw:
-                    for x, y in pts:
-                        cv2.circle(img, (int(round((x - 0.5) * 4)), int(round((y - 0.5) * 4))), 8, (0, 255, 0), -1,
-                                   cv2.LINE_AA, 2)
+                    geometry.draw_points(img, pts, (0, 255, 0))
             if args.draw:
                 os.makedirs(args.draw, exist_ok=True)
                 cv2.imwrite(os.path.join(args.draw, os.path.basename(name)), img)

@@ -10,6 +10,8 @@ import warnings
 
 import numpy as np
 
+from recordio import geometry
+
 
 class Predictor:
     """An exported network.
@@ -51,7 +53,7 @@ class Predictor:
                 raise ValueError("flip averaging is for landmark models; %s is a %s model"
                                  % (prefix, self.meta.get("task")))
             from recordio.schema import get_schema
-            self.flip_perm = np.argsort(get_schema(self.meta["schema"]).flip_perm)  # undoes the permutation
+            self.flip_perm = get_schema(self.meta["schema"]).flip_perm
 
     def raw(self, batch):
         """Network outputs (list of numpy arrays) for a (N, C, S, S) batch of raw pixels."""
@@ -61,8 +63,8 @@ class Predictor:
         if self.flip_perm is None:
             return out
         mirrored = self._run(mx.nd.flip(x, axis=3))
-        pts = mirrored[0].reshape(len(x), -1, 2)[:, self.flip_perm]  # the mirror's left eye is our right eye
-        pts[..., 0] = 1.0 - pts[..., 0]  # x -> S - x in continuous pixels, 1 - x in shares of the side
+        # the mirror's points flipped back (its left eye is our right eye); shares of the side: x -> 1 - x
+        pts = geometry.flip_points(mirrored[0].reshape(len(x), -1, 2), 1.0, self.flip_perm)
         return [0.5 * (out[0] + pts.reshape(len(x), -1))] + [0.5 * (a + b) for a, b in zip(out[1:], mirrored[1:])]
 
     def _run(self, x):

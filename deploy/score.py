@@ -34,10 +34,8 @@ from tqdm import tqdm  # noqa: E402
 
 from recordio import geometry, labelfiles, metrics  # noqa: E402
 from recordio.dataset import ArchiveReader, mean_shape  # noqa: E402
-from recordio.schema import get_schema  # noqa: E402
+from recordio.schema import GAZE_DATASETS, MC4, archive_tiles, gaze_dataset, get_schema  # noqa: E402
 from recordio.transforms import GazeTransform, LandmarkTransform  # noqa: E402
-
-GAZE_KINDS = {"gaze_mc4": "mc4", "gaze_mpiifacegaze": "mpiifacegaze", "gaze_gaze360": "gaze360"}
 
 
 def parse_args(argv=None):
@@ -109,24 +107,17 @@ def score_landmarks(predictor, reader, batch_size=64, baseline=None):
     return summary, rows
 
 
-def _gaze_tiles_in(reader, kind):
-    if kind == "mpiifacegaze":
-        im = reader.meta["image"]
-        return [{"name": "face", "x": 0, "y": 0, "w": im["width"], "h": im["height"]}]
-    return reader.meta["tiles"]
-
-
 def score_gaze(predictor, reader, batch_size=64, baseline_train=None):
     """Outputs per record and the summary for a gaze archive."""
-    kind = GAZE_KINDS[reader.meta["task"]]
-    if predictor.meta.get("dataset") != kind:
+    ds = gaze_dataset(reader.meta["task"])
+    if predictor.meta.get("dataset") != ds.name:
         raise SystemExit("error: the model was trained on %s data, %s holds %s"
-                         % (predictor.meta.get("dataset"), reader.rec_path, kind))
-    tf = GazeTransform(kind, reader.layout, _gaze_tiles_in(reader, kind), predictor.meta["input"]["tiles"],
+                         % (predictor.meta.get("dataset"), reader.rec_path, ds.name))
+    tf = GazeTransform(ds, reader.layout, archive_tiles(reader.meta), predictor.meta["input"]["tiles"],
                        predictor.channels, train=False)
     outputs, labels = run_batches(reader, tf, predictor.raw, batch_size)
-    summary = {"archive": reader.rec_path, "dataset": kind, "samples": len(labels)}
-    summary.update(metrics.gaze_report(kind, outputs, labels, reader.layout))
+    summary = {"archive": reader.rec_path, "dataset": ds.name, "samples": len(labels)}
+    summary.update(metrics.gaze_report(ds, outputs, labels, reader.layout))
     if baseline_train:
         train = ArchiveReader(baseline_train)
         vecs = np.stack([train.layout.get(train.read(i, decode=False)[1], "gaze_vector") for i in range(len(train))])
@@ -141,7 +132,7 @@ def score_gaze(predictor, reader, batch_size=64, baseline_train=None):
 def write_submission(path, reader, outputs):
     """MC4 submission: per image its name, lo, la (degrees, 3 decimals), 3 lines per record."""
     names = [s["image"] for s in reader.meta["sources"]]
-    rows = [(names[int(k)], float(lo), float(la)) for k, (lo, la) in zip(reader.keys, outputs[2])]
+    rows = [(names[int(k)], float(lo), float(la)) for k, (lo, la) in zip(reader.keys, MC4.output_angles(outputs))]
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w") as f:
         f.write(labelfiles.format_mc4_labels(rows))
@@ -154,14 +145,14 @@ def main(argv=None):
     predictor = Predictor(args.model, mkldnn=args.mkldnn, flip=args.flip)
     reader = ArchiveReader(args.archive)
     task = predictor.meta["task"]
-    if task == "gaze" and reader.meta["task"] in GAZE_KINDS:
+    if task == "gaze" and reader.meta["task"] in {d.task for d in GAZE_DATASETS.values()}:
         summary, outputs, labels = score_gaze(predictor, reader, args.batch_size, args.baseline_train)
-        vectors = geometry.gaze_output_vectors(summary["dataset"], outputs)
+        vectors = gaze_dataset(summary["dataset"]).output_vectors(outputs)
         rows = [{"key": int(k), "image": (reader.meta.get("sources") or [{}] * len(labels))[int(k)].get("image", ""),
                  "pred_x": "%.5f" % v[0], "pred_y": "%.5f" % v[1], "pred_z": "%.5f" % v[2]}
                 for k, v in zip(reader.keys, vectors)]
         if args.submission:
-            if summary["dataset"] != "mc4":
+            if summary["dataset"] != MC4.name:
                 raise SystemExit("error: --submission is for MC4 archives")
             write_submission(args.submission, reader, outputs)
             summary["submission"] = os.path.abspath(args.submission)

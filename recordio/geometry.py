@@ -64,6 +64,15 @@ def matrix_to_euler(R):
     return pitch, yaw, roll
 
 
+def roll_euler(euler, angle_deg):
+    """Head (pitch, yaw, roll) after the image turns by ``angle_deg`` about the optical axis (clockwise in
+    the image, as ``similarity_affine``): ``R' = R_z(angle) R``."""
+    e = np.asarray(euler, dtype=np.float64)
+    if abs(angle_deg) < 1e-9:
+        return e.copy()
+    return np.array(matrix_to_euler(rot_z(np.radians(angle_deg)) @ euler_to_matrix(*e)))
+
+
 def flip_euler(euler):
     """Euler angles (..., 3) (pitch, yaw, roll) after a horizontal flip."""
     e = np.array(euler, dtype=np.float64)
@@ -165,6 +174,7 @@ def apparent_rotation(R, t):
 # gaze conventions
 
 FORWARD = np.array([0.0, 0.0, -1.0])
+DEG = np.pi / 180.0  # radians per degree, for graph code that cannot call np.radians
 
 
 def mc4_to_vector(lo, la):
@@ -239,21 +249,6 @@ def vector_to_yawpitch(g):
     return np.stack([lo_la[..., 0], -lo_la[..., 1]], -1)
 
 
-def gaze_output_vectors(kind, outputs):
-    """Gaze unit vectors (N, 3) in the camera frame from a gaze network's outputs (list of arrays).
-
-    mc4: outputs (head, eye, gaze) in degrees (lo, la); mpiifacegaze: (pitch, yaw) in radians;
-    gaze360: (yaw, pitch, sigma) in radians.
-    """
-    if kind == "mc4":
-        return mc4_to_vector(outputs[2][:, 0], outputs[2][:, 1])
-    if kind == "mpiifacegaze":
-        return pitchyaw_to_vector(outputs[0][:, 0], outputs[0][:, 1])
-    if kind == "gaze360":
-        return yawpitch_to_vector(outputs[0][:, 0], outputs[0][:, 1])
-    raise ValueError("unknown gaze data %r (mc4, mpiifacegaze, gaze360)" % kind)
-
-
 def flip_vector(g):
     """A direction (..., 3) after a horizontal image flip (x negated)."""
     g = np.array(g, dtype=np.float64)
@@ -274,6 +269,11 @@ def _unit(v):
 
 # --------------------------------------------------------------------------
 # points, boxes and affines
+
+
+def mirror_affine(width):
+    """The 2x3 affine of a horizontal flip of an image ``width`` px wide: x -> width - x."""
+    return np.array([[-1.0, 0.0, float(width)], [0.0, 1.0, 0.0]])
 
 
 def flip_points(points, width, flip_perm):
@@ -385,6 +385,27 @@ def similarity_affine(centre, angle_deg, scale, shift=(0.0, 0.0)):
     c, s = scale * np.cos(a), scale * np.sin(a)
     cx, cy = centre
     return np.array([[c, -s, cx - c * cx + s * cy + shift[0]], [s, c, cy - s * cx - c * cy + shift[1]]])
+
+
+def affine_rotation_deg(A):
+    """The in-plane rotation of a 2x3 affine without reflection, degrees, clockwise in the image (the
+    ``angle_deg`` of ``similarity_affine``)."""
+    A = np.asarray(A, dtype=np.float64).reshape(2, 3)
+    return float(np.degrees(np.arctan2(A[1, 0], A[0, 0])))
+
+
+def cv_fixed(points, shift):
+    """Continuous coordinates (..., 2) as OpenCV's fixed-point pixel-centre coordinates with ``shift`` bits."""
+    return np.round((np.asarray(points, dtype=np.float64) - 0.5) * (1 << shift)).astype(np.int32)
+
+
+def draw_points(img, points, colour, radius=2.0, shift=2):
+    """Draw filled, anti-aliased dots of ``radius`` px centred on continuous coordinates (K, 2)."""
+    import cv2
+    r = max(1, int(round(radius * (1 << shift))))
+    for x, y in cv_fixed(np.asarray(points, dtype=np.float64).reshape(-1, 2), shift):
+        cv2.circle(img, (int(x), int(y)), r, colour, -1, cv2.LINE_AA, shift)
+    return img
 
 
 def to_cv_affine(A):

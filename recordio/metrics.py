@@ -1,8 +1,8 @@
 """Evaluation metrics: NME, FR, AUC, angular error, per-class accuracy (numpy only)."""
 import numpy as np
 
-from .geometry import FORWARD, angular_error_deg, gaze_output_vectors, mc4_to_vector
-from .schema import WFLW_ATTRIBUTES, get_schema
+from .geometry import FORWARD, angular_error_deg
+from .schema import WFLW_ATTRIBUTES, gaze_dataset, get_schema
 
 FAILURE_THRESHOLD = 0.1  # NME above which a face counts as a failure (FR@0.1, AUC@0.1)
 
@@ -87,33 +87,33 @@ def classification_report(pred, truth):
 FRONT_FACING_DEG = 20.0  # Gaze360's "front-facing" subset: gaze within 20 degrees of the camera
 
 
-def gaze_report(kind, outputs, labels, layout):
-    """Angular errors of a gaze network on labelled records.
+def gaze_report(dataset, outputs, labels, layout):
+    """Angular errors of a gaze network on labelled records of a gaze dataset (``schema.GazeDataset`` or name).
 
-    Mean and median angular error for every dataset; MC4 adds the head and
-    eye errors; Gaze360 adds the error on the front 180 degrees and on
-    front-facing gaze (within 20 degrees of the camera), and the share of
-    true yaw/pitch inside the predicted 10-90% interval (angle +- sigma).
-    Records with ``has_label == 0`` are left out; {} when none is labelled.
+    Mean and median angular error for every dataset, the error of each further part the dataset scores
+    (MC4: head and eye); datasets with front subsets (Gaze360) add the error on the front 180 degrees and
+    on front-facing gaze (within 20 degrees of the camera); a network with sigma adds the share of true
+    angles inside the predicted 10-90% interval (angle +- sigma).  Records with ``has_label == 0`` are
+    left out; {} when none is labelled.
     """
+    ds = gaze_dataset(dataset) if isinstance(dataset, str) else dataset
     labelled = layout.get(labels, "has_label")[:, 0] > 0.5
     if not labelled.any():
         return {}
     outputs = [np.asarray(o)[labelled] for o in outputs]
     labels = np.asarray(labels)[labelled]
     truth = layout.get(labels, "gaze_vector")
-    err = angular_errors(gaze_output_vectors(kind, outputs), truth)
+    err = angular_errors(ds.output_vectors(outputs), truth)
     out = {"count": int(len(err)), "angular_error": float(err.mean()), "angular_error_median": float(np.median(err))}
-    if kind == "mc4":
-        for k, name in ((0, "head"), (1, "eye")):
-            gt = layout.get(labels, name)
-            e = angular_errors(mc4_to_vector(outputs[k][:, 0], outputs[k][:, 1]), mc4_to_vector(gt[:, 0], gt[:, 1]))
-            out[name + "_error"] = float(e.mean())
-    if kind == "gaze360":
+    for name, k in ds.parts:
+        e = angular_errors(ds.to_vector(outputs[k][:, :2]), ds.to_vector(layout.get(labels, name)))
+        out[name + "_error"] = float(e.mean())
+    if ds.front_subsets:
         to_camera = angular_errors(truth, np.tile(FORWARD, (len(truth), 1)))
         for name, sel in (("front180", to_camera < 90.0), ("front_facing", to_camera < FRONT_FACING_DEG)):
             out["angular_error_" + name] = float(err[sel].mean()) if sel.any() else float("nan")
-        pred, sigma = outputs[0][:, :2], outputs[0][:, 2:3]
+    if ds.sigma:
+        pred, sigma = ds.output_angles(outputs), outputs[ds.gaze_output][:, 2:3]
         gt = layout.get(labels, "gaze")
         out["interval_coverage"] = float(((gt >= pred - sigma) & (gt <= pred + sigma)).mean())
     return out

@@ -275,6 +275,203 @@ def gaze360_layout():
 
 
 # --------------------------------------------------------------------------
+# Gaze datasets: one declared entry each
+
+
+def mc4_tiles(head, eye):
+    """MC4 views tiled into one image: the head square on the left, the two eye squares stacked on its right."""
+    return [{"name": "head", "x": 0, "y": 0, "w": head, "h": head},
+            {"name": "l_eye", "x": head, "y": 0, "w": eye, "h": eye},
+            {"name": "r_eye", "x": head, "y": eye, "w": eye, "h": eye}]
+
+
+def face_tiles(size):
+    """One view: the normalised face."""
+    return [{"name": "face", "x": 0, "y": 0, "w": size, "h": size}]
+
+
+GAZE360_FRAMES = 7  # the centre frame and 3 on each side
+
+
+def frame_tiles(size, frames=GAZE360_FRAMES):
+    """A row of ``frames`` square views, oldest frame first, named by their offset from the centre frame."""
+    half = frames // 2
+    return [{"name": "frame%+d" % (k - half), "x": k * size, "y": 0, "w": size, "h": size} for k in range(frames)]
+
+
+def tiles_size(tiles):
+    """(width, height) of the canvas a tile grid covers."""
+    return max(t["x"] + t["w"] for t in tiles), max(t["y"] + t["h"] for t in tiles)
+
+
+@dataclass(frozen=True)
+class GazeDataset:
+    """What a gaze dataset's labels mean and what its networks take and give.
+
+    Attributes
+    ----------
+    name : str
+        The dataset (``mc4``, ``mpiifacegaze``, ``gaze360``).
+    task : str
+        The ``task`` its archives' meta.json holds.
+    layout : callable
+        () -> the records' LabelLayout.
+    angles : dict
+        The angle convention, its unit and the camera frame of the ``gaze`` field (written into meta.json).
+    to_vector, from_vector : callable
+        The dataset's (N, 2) gaze angles <-> camera-frame unit vectors (N, 3) (``geometry`` functions).
+    views : tuple of str
+        The views of a sample, tiled into one image (``tiles``).
+    tiles : callable
+        Sizes -> the tile grid; ``size_args`` maps each size to the training argument that sets it.
+    input : str
+        What the network takes, for whoever builds it from a photo.
+    outputs : tuple of dict
+        The network's outputs in order (name, shape, unit); ``gaze_output`` is the one holding the gaze angles
+        in its first two columns; ``parts`` other outputs scored like it against the label field of the same
+        name; ``sigma`` True when column 2 of the gaze output is the 10-90% interval half-width (radians).
+    flip_angles, flip_vectors : tuple of str
+        Label fields a horizontal flip changes: angle pairs in the dataset's convention, flipped through
+        their vectors (``from_vector(geometry.flip_vector(to_vector(a)))``: every yaw-like angle negated),
+        and direction vectors (``geometry.flip_vector``).
+    flip_swaps : tuple of (view, view)
+        Views that trade places in a flip (the mirrored left eye is the right one).
+    flip_points : tuple or None
+        Permutation of the ``points`` field's points in a flip.
+    default_model, models : str, tuple of str
+        The seed's network, and the registered networks that take this input.
+    default_loss : str
+    linear_output : bool
+        The gaze output is the angles themselves (no squashing), so training can start it at the mean gaze.
+    front_subsets : bool
+        Scores also report the front 180 degrees and front-facing gaze (Gaze360's convention).
+    """
+
+    name: str
+    task: str
+    layout: object
+    angles: dict
+    to_vector: object
+    from_vector: object
+    views: tuple
+    tiles: object
+    size_args: dict
+    input: str
+    outputs: tuple
+    gaze_output: int
+    default_model: str
+    models: tuple
+    default_loss: str
+    parts: tuple = ()
+    sigma: bool = False
+    flip_angles: tuple = ()
+    flip_vectors: tuple = ()
+    flip_swaps: tuple = ()
+    flip_points: tuple = None
+    linear_output: bool = False
+    front_subsets: bool = False
+
+    def __post_init__(self):
+        layout = self.layout()
+        for name, length in [(f, 2) for f in self.flip_angles] + [(f, 3) for f in self.flip_vectors]:
+            if name not in layout or layout.offsets[name][1] != length:
+                raise ValueError("gaze dataset %s flips %s, which its layout lacks" % (self.name, name))
+        if self.flip_points is not None:
+            k = layout.offsets["points"][1] // 2
+            if sorted(self.flip_points) != list(range(k)):
+                raise ValueError("flip_points of %s is not a permutation of its %d points" % (self.name, k))
+        views = {t["name"] for t in self.tiles(**{k: 8 for k in self.size_args})}
+        if views != set(self.views) or any(a not in views or b not in views for a, b in self.flip_swaps):
+            raise ValueError("gaze dataset %s: tiles %s do not match views %s" % (self.name, sorted(views), self.views))
+
+    def network_tiles(self, args):
+        """The tile grid of the network's input, sized by the training arguments (``size_args``)."""
+        return self.tiles(**{k: getattr(args, a) for k, a in self.size_args.items()})
+
+    def output_angles(self, outputs):
+        """(N, 2) gaze angles from the network's outputs (a list of arrays, one per output)."""
+        return np.asarray(outputs[self.gaze_output])[:, :2]
+
+    def output_vectors(self, outputs):
+        """(N, 3) camera-frame gaze unit vectors from the network's outputs."""
+        return self.to_vector(self.output_angles(outputs))
+
+
+def _geometry():
+    from . import geometry
+    return geometry
+
+
+def _to(name):
+    return lambda angles: getattr(_geometry(), name)(*np.moveaxis(np.asarray(angles, np.float64), -1, 0))
+
+
+def _from(name):
+    return lambda vectors: getattr(_geometry(), name)(vectors)
+
+
+MC4 = GazeDataset(
+    name="mc4", task="gaze_mc4", layout=mc4_layout,
+    angles={"convention": "mc4", "unit": "deg", "camera_frame": "x right, y down, z forward"},
+    to_vector=_to("mc4_to_vector"), from_vector=_from("vector_to_mc4"),
+    views=("head", "l_eye", "r_eye"), tiles=mc4_tiles, size_args={"head": "head_size", "eye": "eye_size"},
+    input="mc4_views: the head image centre-cropped as the baseline does, and the image-left and image-right "
+          "eye images, tiled",
+    outputs=({"name": "head", "shape": [2], "unit": "deg, MC4 (lo, la)"},
+             {"name": "eye", "shape": [2], "unit": "deg, MC4 (lo, la)"},
+             {"name": "gaze", "shape": [2], "unit": "deg, MC4 (lo, la)"}),
+    gaze_output=2, parts=(("head", 0), ("eye", 1)),
+    flip_angles=("head", "eye", "gaze"), flip_vectors=("gaze_vector",), flip_swaps=(("l_eye", "r_eye"),),
+    default_model="mc4_gazenet", models=("mc4_gazenet",), default_loss="smooth_l1")
+
+MPIIFACEGAZE = GazeDataset(
+    name="mpiifacegaze", task="gaze_mpiifacegaze", layout=mpiifacegaze_layout,
+    angles={"convention": "mpiifacegaze", "unit": "rad", "camera_frame": "normalised camera, x right, y down, z forward"},
+    to_vector=_to("pitchyaw_to_vector"), from_vector=_from("vector_to_pitchyaw"),
+    views=("face",), tiles=face_tiles, size_args={"size": "input_size"},
+    input="normalised_face: the face warped by the data normalisation of Zhang, Sugano and Bulling (ETRA 2018)",
+    outputs=({"name": "gaze", "shape": [2], "unit": "rad, MPIIFaceGaze (pitch, yaw)"},),
+    gaze_output=0,
+    flip_angles=("gaze", "head"), flip_vectors=("gaze_vector",),
+    flip_points=(3, 2, 1, 0, 5, 4),  # eye corners outer/inner left, inner/outer right, mouth left/right
+    default_model="mobile_facegaze", models=("mobile_facegaze",), default_loss="l1", linear_output=True)
+
+GAZE360 = GazeDataset(
+    name="gaze360", task="gaze_gaze360", layout=gaze360_layout,
+    angles={"convention": "gaze360", "unit": "rad",
+            "camera_frame": "x right, y down, z forward (Gaze360's eye frame is x left, y up)"},
+    to_vector=_to("yawpitch_to_vector"), from_vector=_from("vector_to_yawpitch"),
+    views=tuple("frame%+d" % (k - GAZE360_FRAMES // 2) for k in range(GAZE360_FRAMES)), tiles=frame_tiles,
+    size_args={"size": "input_size"},
+    input="head_frames: %d head crops of one tracked person, the labelled frame in the middle" % GAZE360_FRAMES,
+    outputs=({"name": "gaze", "shape": [3],
+              "unit": "rad, Gaze360 (yaw, pitch) and sigma: the 10-90% interval is angle +- sigma"},),
+    gaze_output=0, sigma=True,
+    flip_angles=("gaze",), flip_vectors=("gaze_vector", "gaze360_vector"),  # its eye frame mirrors x too
+    default_model="gaze360_lstm", models=("gaze360_lstm", "gaze360_static"), default_loss="pinball",
+    front_subsets=True)
+
+GAZE_DATASETS = {d.name: d for d in (MC4, MPIIFACEGAZE, GAZE360)}
+
+
+def archive_tiles(meta):
+    """The tile grid of an archive's samples: meta.json's ``tiles``, or one tile covering the image."""
+    if meta.get("tiles"):
+        return meta["tiles"]
+    im = meta["image"]
+    return [{"name": gaze_dataset(meta["task"]).views[0], "x": 0, "y": 0, "w": im["width"], "h": im["height"]}]
+
+
+def gaze_dataset(name_or_task, path=None):
+    """The gaze dataset called ``name_or_task`` (``mc4`` or the archive task ``gaze_mc4``)."""
+    for d in GAZE_DATASETS.values():
+        if name_or_task in (d.name, d.task):
+            return d
+    raise ValueError("%s%r is not a gaze dataset; valid: %s" % ("%s: " % path if path else "", name_or_task,
+                                                               ", ".join(GAZE_DATASETS)))
+
+
+# --------------------------------------------------------------------------
 # meta.json
 
 REQUIRED_META = ("format_version", "task", "label_layout", "image", "counts")

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from . import geometry
-from .schema import get_schema, landmark_layout
+from .schema import gaze_dataset, get_schema, landmark_layout, tiles_size
 
 
 BRIGHTNESS_RANGE = 60.0  # grey levels of brightness shift at colour strength 1
@@ -91,7 +91,7 @@ class LandmarkTransform:
         flipped = rng.uniform() < self.flip
         M = geometry.compose_affine(aug, base)
         if flipped:
-            M = geometry.compose_affine(np.array([[-1.0, 0.0, s], [0.0, 1.0, 0.0]]), M)
+            M = geometry.compose_affine(geometry.mirror_affine(s), M)
         return M, flipped
 
     def apply(self, image, label, M, flipped):
@@ -102,16 +102,13 @@ class LandmarkTransform:
         if out.ndim == 2:
             out = out[:, :, None]
         lab = np.array(label, dtype=np.float32)
-        pts = geometry.apply_affine(M, L.get(lab, "points").reshape(-1, 2))
+        unflipped = geometry.compose_affine(geometry.mirror_affine(s), M) if flipped else M  # a mirror undoes itself
+        pts = geometry.apply_affine(unflipped, L.get(lab, "points").reshape(-1, 2))
         euler = L.get(lab, "euler").astype(np.float64)
-        # the in-plane part of M (before any flip) turns the head about the optical axis
-        lin = np.diag([-1.0, 1.0]) @ M[:, :2] if flipped else M[:, :2]
-        angle = np.degrees(np.arctan2(lin[1, 0], lin[0, 0]))
-        if abs(angle) > 1e-9 and np.any(euler):
-            euler = np.array(geometry.matrix_to_euler(geometry.rot_z(np.radians(angle))
-                                                      @ geometry.euler_to_matrix(*euler)))
+        if np.any(euler):  # all zero: no angles known (non-face crops); the crop's turn turns the head
+            euler = geometry.roll_euler(euler, geometry.affine_rotation_deg(unflipped))
         if flipped:
-            pts = pts[list(self.schema.flip_perm)]
+            pts = geometry.flip_points(pts, s, self.schema.flip_perm)
             euler = geometry.flip_euler(euler)
         lab[L.slice("points")] = pts.ravel()
         lab[L.slice("euler")] = euler
@@ -143,36 +140,27 @@ def landmark_presets(schema, size=112, channels=3, **train_kwargs):
             LandmarkTransform(schema, size, channels, train=False))
 
 
-MPII_POINT_FLIP = (3, 2, 1, 0, 5, 4)  # eye corners outer/inner left, inner/outer right, mouth left/right
-# (field, index) of every yaw-like value a horizontal flip negates: MC4 lo, MPIIFaceGaze and Gaze360
-# yaw, and the x of gaze vectors (ours and Gaze360's, whose x points left)
-FLIP_NEGATES = {
-    "mc4": (("head", 0), ("eye", 0), ("gaze", 0), ("gaze_vector", 0)),
-    "mpiifacegaze": (("gaze", 1), ("head", 1), ("gaze_vector", 0)),
-    "gaze360": (("gaze", 0), ("gaze_vector", 0), ("gaze360_vector", 0)),
-}
-
-
 class GazeTransform:
     """Train/val transform for gaze records (MC4 tiles, MPIIFaceGaze faces, Gaze360 frame rows).
 
     Each view (tile) gets the same small zoom and shift, is resized to ``tiles_out`` (the network's
-    tile grid) and optionally mirrored; a flip also swaps MC4's eye views and negates every yaw
-    (MC4 lo, MPIIFaceGaze yaw, Gaze360 yaw, the x of gaze vectors) and mirrors MPIIFaceGaze's points.
+    tile grid) and optionally mirrored; a flip does what the dataset's entry says (``schema.GazeDataset``):
+    swaps views (MC4's eyes), negates every yaw-like label value and permutes the face points.
     Returns ``(C x H x W uint8, label)``.
     """
 
-    def __init__(self, kind, layout, tiles_in, tiles_out, channels=3, train=True, flip=0.5, scale=0.05,
+    def __init__(self, dataset, layout, tiles_in, tiles_out, channels=3, train=True, flip=0.5, scale=0.05,
                  shift=0.04, color=0.3, seed=None):
-        if kind not in ("mc4", "mpiifacegaze", "gaze360"):
-            raise ValueError("unknown gaze data %r (mc4, mpiifacegaze, gaze360)" % kind)
-        self.kind, self.layout = kind, layout
+        self.dataset = gaze_dataset(dataset) if isinstance(dataset, str) else dataset
+        self.layout = layout
         self.tiles_in = {t["name"]: t for t in tiles_in}
         self.tiles_out = list(tiles_out)
         self.channels, self.train = channels, train
         self.flip, self.scale, self.shift, self.color = flip, scale, shift, color
-        self.width = max(t["x"] + t["w"] for t in self.tiles_out)
-        self.height = max(t["y"] + t["h"] for t in self.tiles_out)
+        self.width, self.height = tiles_size(self.tiles_out)
+        self.swap = {}
+        for a, b in self.dataset.flip_swaps:
+            self.swap.update({a: b, b: a})
         self._seed = seed
         self._rng = None
 
@@ -188,29 +176,35 @@ class GazeTransform:
         shift = rng.uniform(-self.shift, self.shift, 2) if self.train else np.zeros(2)
         out = np.zeros((self.height, self.width, image.shape[2]), np.uint8)
         for t in self.tiles_out:
-            name = t["name"]
-            if flipped and self.kind == "mc4" and name in ("l_eye", "r_eye"):
-                name = "r_eye" if name == "l_eye" else "l_eye"  # mirrored, the left eye is the right one
+            name = self.swap.get(t["name"], t["name"]) if flipped else t["name"]  # mirrored, left is right
             src = self.tiles_in[name]
             view = image[src["y"]:src["y"] + src["h"], src["x"]:src["x"] + src["w"]]
             A = geometry.box_to_crop_affine((0, 0, src["w"], src["h"]), t["w"], t["h"])
             A = geometry.compose_affine(geometry.similarity_affine((t["w"] / 2, t["h"] / 2), 0.0, zoom,
                                                                    shift * [t["w"], t["h"]]), A)
             if flipped:
-                A = geometry.compose_affine(np.array([[-1.0, 0.0, t["w"]], [0.0, 1.0, 0.0]]), A)
+                A = geometry.compose_affine(geometry.mirror_affine(t["w"]), A)
             warped = geometry.warp(view, A, t["w"], t["h"])
             out[t["y"]:t["y"] + t["h"], t["x"]:t["x"] + t["w"]] = warped.reshape(t["h"], t["w"], -1)
-            if self.kind == "mpiifacegaze" and "points" in self.layout:
+            if self.dataset.flip_points is not None:  # the face's points move with its one view
                 pts = geometry.apply_affine(A, self.layout.get(label, "points").reshape(-1, 2))
                 label = np.array(label, np.float32)
-                label[self.layout.slice("points")] = (pts[list(MPII_POINT_FLIP)] if flipped else pts).ravel()
+                label[self.layout.slice("points")] = (pts[list(self.dataset.flip_points)] if flipped else pts).ravel()
         if self.train:
             out = jitter_colour(out, rng, self.color, 0.0)
         if self.channels == 1 and out.shape[2] == 3:
             out = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)[:, :, None]
         lab = np.array(label, np.float32)
         if flipped:
-            for name, index in FLIP_NEGATES[self.kind]:
-                k = self.layout.offsets[name][0] + index
-                lab[k] = -lab[k]
+            self.flip_label(lab)
         return np.ascontiguousarray(out.transpose(2, 0, 1)), lab
+
+    def flip_label(self, lab):
+        """Flip the label fields the dataset names, in place, by ``geometry.flip_vector`` (angles through their
+        vectors: every yaw-like angle is negated)."""
+        ds, L = self.dataset, self.layout
+        for name in ds.flip_angles:
+            lab[L.slice(name)] = ds.from_vector(geometry.flip_vector(ds.to_vector(L.get(lab, name).astype(np.float64))))
+        for name in ds.flip_vectors:
+            lab[L.slice(name)] = geometry.flip_vector(L.get(lab, name))
+        return lab

@@ -2,6 +2,7 @@
 
 >>> net = get_model("course_stage1")
 """
+import inspect
 from functools import partial
 
 from symbols.gaze import Gaze360Net, MC4GazeNet, MobileFaceGaze
@@ -23,7 +24,7 @@ _MODELS = {
     "mc4_gazenet_small": partial(MC4GazeNet, backbone="small"),
     "mc4_gazenet_resnet18": partial(MC4GazeNet, backbone="resnet18"),
     "mobile_facegaze": MobileFaceGaze,
-    "gaze360_lstm": partial(Gaze360Net, frames=7),
+    "gaze360_lstm": Gaze360Net,
     "gaze360_static": partial(Gaze360Net, frames=1),
 }
 
@@ -34,6 +35,17 @@ def register(name, factory):
 
 def model_names():
     return sorted(_MODELS)
+
+
+def model_defaults(name):
+    """The constructor arguments ``get_model(name)`` uses when not given (e.g. ``input_size``,
+    ``input_channels``), read from its signature without building the network."""
+    try:
+        factory = _MODELS[name]
+    except KeyError:
+        raise ValueError("unknown model %r; valid names: %s" % (name, ", ".join(model_names())))
+    return {k: p.default for k, p in inspect.signature(factory).parameters.items()
+            if p.default is not inspect.Parameter.empty}
 
 
 def get_model(name, **kwargs):

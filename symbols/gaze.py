@@ -7,9 +7,9 @@ import mxnet as mx
 from mxnet.gluon import nn, rnn
 from mxnet.gluon.block import HybridBlock
 
+from recordio.geometry import DEG
+from recordio.schema import GAZE360_FRAMES, MC4, mc4_tiles, tiles_size
 from symbols.common import Normalize, conv_bn
-
-DEG = math.pi / 180.0
 
 
 def atan2(F, y, x):
@@ -75,7 +75,9 @@ class MC4GazeNet(HybridBlock):
         super().__init__(**kwargs)
         self.head_size, self.eye_size = head_size, eye_size
         self.input_channels = input_channels
-        self.input_shape = (input_channels, head_size, head_size + eye_size)
+        self.tiles = {t["name"]: t for t in mc4_tiles(head_size, eye_size)}  # the one MC4 tile grid
+        w, h = tiles_size(self.tiles.values())
+        self.input_shape = (input_channels, h, w)
         with self.name_scope():
             self.norm = Normalize()
             self.face_net = _backbone(backbone, "face_")
@@ -84,12 +86,13 @@ class MC4GazeNet(HybridBlock):
             self.eye_out = nn.Dense(2, prefix="eye_out_")
             self.compose = MC4Compose()
 
+    def _view(self, F, x, name):
+        t = self.tiles[name]
+        return F.slice(x, begin=(None, None, t["y"], t["x"]), end=(None, None, t["y"] + t["h"], t["x"] + t["w"]))
+
     def hybrid_forward(self, F, x):
         x = self.norm(x)
-        h, e = self.head_size, self.eye_size
-        head = F.slice(x, begin=(None, None, 0, 0), end=(None, None, h, h))
-        left = F.slice(x, begin=(None, None, 0, h), end=(None, None, e, h + e))
-        right = F.slice(x, begin=(None, None, e, h), end=(None, None, 2 * e, h + e))
+        head, left, right = (self._view(F, x, name) for name in MC4.views)
         head_angles = self.face_out(self.face_net(head))
         eye_angles = self.eye_out(self.eye_net(F.concat(left, right, dim=1)))
         return head_angles, eye_angles, self.compose(head_angles, eye_angles)
@@ -167,8 +170,8 @@ class Gaze360Net(HybridBlock):
     outputs = ("gaze",)
     deploy = {"keep": (0,), "softmax": ()}
 
-    def __init__(self, frames=7, tile_frames=7, input_size=112, input_channels=3, backbone="resnet18",
-                 feature=256, hidden=256, **kwargs):
+    def __init__(self, frames=GAZE360_FRAMES, tile_frames=GAZE360_FRAMES, input_size=112, input_channels=3,
+                 backbone="resnet18", feature=256, hidden=256, **kwargs):
         super().__init__(**kwargs)
         self.frames, self.tile_frames, self.size = frames, tile_frames, input_size
         self.input_channels = input_channels

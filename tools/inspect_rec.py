@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 
 from recordio import geometry  # noqa: E402
 from recordio.dataset import ArchiveReader  # noqa: E402
+from recordio.schema import archive_tiles, gaze_dataset  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -56,19 +57,18 @@ def draw(image, label, reader, scale=3.0):
     if "points" in layout:
         face = layout.get(label, "face")[0] > 0.5 if "face" in layout else True
         if face:
-            for x, y in layout.get(label, "points").reshape(-1, 2):
-                # continuous coordinates: pixel centres sit at +0.5
-                cv2.circle(img, (int(round(x * scale * 4 - 2)), int(round(y * scale * 4 - 2))), 8, (0, 255, 0), -1,
-                           cv2.LINE_AA, 2)
+            geometry.draw_points(img, layout.get(label, "points").reshape(-1, 2) * scale, (0, 255, 0))
         else:
             cv2.putText(img, "non-face", (4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 255), 1, cv2.LINE_AA)
     if "gaze_vector" in layout and layout.get(label, "has_label")[0] > 0.5:
-        for t in meta.get("tiles") or [{"x": 0, "y": 0, "w": image.shape[1], "h": image.shape[0]}]:
+        ds = gaze_dataset(meta["task"])
+        tiles = archive_tiles(meta)
+        for t in tiles:
             c = np.array([t["x"] + t["w"] / 2, t["y"] + t["h"] / 2]) * scale
             length = 0.4 * min(t["w"], t["h"]) * scale
-            arrows = [(geometry.mc4_to_vector(*layout.get(label, "gaze")), (0, 0, 255))]
-            if t.get("name") == "head":
-                arrows.append((geometry.mc4_to_vector(*layout.get(label, "head")), (255, 128, 0)))
+            arrows = [(layout.get(label, "gaze_vector"), (0, 0, 255))]  # red: gaze
+            if "head" in layout and t["name"] in ("head", tiles[0]["name"]) and len(tiles) <= 3:
+                arrows.append((ds.to_vector(layout.get(label, "head")), (255, 128, 0)))  # blue: head
             for v, colour in arrows:
                 tip = c + length * v[:2]
                 cv2.arrowedLine(img, tuple(int(a) for a in c), tuple(int(a) for a in tip), colour, 2, cv2.LINE_AA)

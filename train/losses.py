@@ -6,6 +6,8 @@ import math
 
 from mxnet.gluon.loss import Loss
 
+from recordio import geometry
+
 
 class LandmarkLoss(Loss):
     """Point-wise regression loss on (N, 2K) landmarks given as shares of the input side.
@@ -57,7 +59,7 @@ class PFLDLoss(Loss):
 
     def hybrid_forward(self, F, pred, target, euler_pred, euler_gt_deg, attributes):
         sq = self.base.pointwise(F, pred, target).mean(axis=1) * 2  # l2: mean squared point distance, px^2
-        delta = euler_pred - euler_gt_deg * (math.pi / 180.0)
+        delta = euler_pred - euler_gt_deg * geometry.DEG
         w_angle = 1 + F.sum(1 - F.cos(delta), axis=1)
         share = F.mean(attributes, axis=0, keepdims=True)
         inv = F.where(share > 0, 1.0 / F.maximum(share, 1e-6), F.zeros_like(share))

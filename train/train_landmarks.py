@@ -79,8 +79,7 @@ def predict(args):
     out = net(x)
     pts = out[0].asnumpy().reshape(-1, 2) * net.input_size
     photo = geometry.apply_affine(geometry.invert_affine(to_crop), pts)
-    for px, py in photo:
-        cv2.circle(img, (int(round((px - 0.5) * 4)), int(round((py - 0.5) * 4))), 8, (0, 255, 0), -1, cv2.LINE_AA, 2)
+    geometry.draw_points(img, photo, (0, 255, 0))
     path = args.draw or os.path.join(args.out, "predict.jpg")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     cv2.imwrite(path, img)

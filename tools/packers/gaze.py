@@ -12,25 +12,17 @@ import cv2
 import numpy as np
 
 from recordio import geometry, labelfiles
-from recordio.schema import mc4_layout
+from recordio.schema import (GAZE360, GAZE360_FRAMES, MC4, MPIIFACEGAZE, face_tiles, frame_tiles, mc4_tiles,
+                             tiles_size)
 from tools.packers.common import (JobResult, Record, Reject, Rejected, base_meta, crop, encode, read_image,
                                   run_pack)
 
-MC4_VIEWS = ("head", "l_eye", "r_eye")
 COMPOSITION_TOLERANCE = 1.0  # degrees: gaze labels further than this from compose(head, eye) are counted
-
-
-def mc4_tiles(head_size, eye_size):
-    """Tile grid: the head square on the left, the two eye squares stacked on its right."""
-    return [{"name": "head", "x": 0, "y": 0, "w": head_size, "h": head_size},
-            {"name": "l_eye", "x": head_size, "y": 0, "w": eye_size, "h": eye_size},
-            {"name": "r_eye", "x": head_size, "y": eye_size, "w": eye_size, "h": eye_size}]
 
 
 def tile(images, tiles, channels=3):
     """Paste ``images`` ({name: image}) into one canvas by ``tiles``."""
-    w = max(t["x"] + t["w"] for t in tiles)
-    h = max(t["y"] + t["h"] for t in tiles)
+    w, h = tiles_size(tiles)
     canvas = np.zeros((h, w, channels) if channels == 3 else (h, w), np.uint8)
     for t in tiles:
         img = images[t["name"]]
@@ -58,6 +50,15 @@ def mc4_image(root, view, name):
                                                      ", ".join(IMAGE_EXTENSIONS[1:])))
 
 
+def gaze_meta(dataset, sources, args, tiles):
+    """The meta.json of a gaze archive of ``dataset`` (a ``schema.GazeDataset``) whose samples are ``tiles``."""
+    w, h = tiles_size(tiles)
+    meta = base_meta(dataset.task, dataset.name, sources, args, dataset.layout(),
+                     {"width": w, "height": h, "channels": 3, "color": "bgr", "encoding": args.format}, tiles=tiles)
+    meta["angles"] = dict(dataset.angles)
+    return meta
+
+
 def centre_crop(img, side):
     """The baseline's centre crop: rows and columns ``[c - side/2, c + side/2)`` around the integer centre
     ``(H // 2, W // 2)``, padded with black where the image is smaller."""
@@ -73,7 +74,7 @@ def mc4_worker(job):
     for s in job["samples"]:
         split = s["split"]
         try:
-            views = {v: read_image(mc4_image(cfg["root"], v, s["name"])) for v in MC4_VIEWS}
+            views = {v: read_image(mc4_image(cfg["root"], v, s["name"])) for v in MC4.views}
             if cfg["head_crop"]:
                 views["head"] = centre_crop(views["head"], cfg["head_crop"])
             img = tile(views, cfg["tiles"])
@@ -86,7 +87,7 @@ def mc4_worker(job):
                 if off > COMPOSITION_TOLERANCE:
                     res.count((split, "gaze_differs_from_composition"))
                 label = cfg["layout"].pack(has_label=1, head=s["head"], eye=s["eye"], gaze=gaze,
-                                           gaze_vector=geometry.mc4_to_vector(*gaze), line=s["record"])
+                                           gaze_vector=MC4.to_vector(gaze), line=s["record"])
             res.records.append(Record(split, label, encode(img, cfg["args"]),
                                       {"image": s["name"], "record": s["record"]}))
         except Rejected as err:
@@ -165,7 +166,7 @@ def _assign_mc4_splits(samples, split, val_ratio, seed):
 
 def pack_mc4(args):
     root = args.dir
-    for v in MC4_VIEWS:
+    for v in MC4.views:
         if not os.path.isdir(os.path.join(root, v)):
             raise SystemExit("error: %s: no %s/ folder (MC4 layout: head/, l_eye/, r_eye/ and label files)"
                              % (root, v))
@@ -182,7 +183,7 @@ def pack_mc4(args):
     split = args.split or ("test" if test_mode else "train")
     splits = _assign_mc4_splits(samples, split, args.val_ratio, args.seed)
     tiles = mc4_tiles(args.head_size, args.eye_size)
-    layout = mc4_layout()
+    layout = MC4.layout()
     cfg = {"root": root, "tiles": tiles, "layout": layout, "args": args, "head_crop": args.head_crop}
     per_job = 16
     jobs = [{"samples": samples[i:i + per_job], "index": i // per_job, "cfg": cfg,
@@ -190,10 +191,7 @@ def pack_mc4(args):
             for i in range(0, len(samples), per_job)]
     metas = {}
     for sp in splits:
-        meta = base_meta("gaze_mc4", "mc4", sources, args, layout,
-                         {"width": tiles[0]["w"] + tiles[1]["w"], "height": max(tiles[0]["h"], 2 * tiles[1]["h"]),
-                          "channels": 3, "color": "bgr", "encoding": args.format}, tiles=tiles)
-        meta["angles"] = {"convention": "mc4", "unit": "deg", "camera_frame": "x right, y down, z forward"}
+        meta = gaze_meta(MC4, sources, args, tiles)
         meta["labelled"] = not test_mode
         meta["head_crop"] = args.head_crop
         meta["split"] = {"name": sp, "val_ratio": args.val_ratio, "seed": args.seed}
@@ -253,7 +251,7 @@ def mpii_worker(job):
                 hwc = cv2.resize(hwc, (size, size), interpolation=cv2.INTER_AREA)
             points = lab[4:16].reshape(6, 2) * (size / side)
             out = cfg["layout"].pack(has_label=1, gaze=(pitch, yaw), head=(hp, hy),
-                                     gaze_vector=geometry.pitchyaw_to_vector(pitch, yaw), points=points, line=n)
+                                     gaze_vector=MPIIFACEGAZE.to_vector((pitch, yaw)), points=points, line=n)
             res.records.append(Record(split, out, encode(hwc, cfg["args"]), {"image": "%s:%d" % (split, n), "line": n}))
         except Rejected as err:
             res.rejects.append(Reject(split, job["path"], n, "image %d: %s" % (n, err)))
@@ -262,14 +260,13 @@ def mpii_worker(job):
 
 def pack_mpiifacegaze(args):
     import glob
-    from recordio.schema import mpiifacegaze_layout
     files = sorted(glob.glob(os.path.join(args.dir, "p[0-9][0-9].mat")))
     if args.persons:
         keep = {p.strip() for p in args.persons.split(",")}
         files = [f for f in files if os.path.basename(f)[:-4] in keep]
     if not files:
         raise SystemExit("error: %s: no p00.mat .. p14.mat files" % args.dir)
-    layout = mpiifacegaze_layout()
+    layout = MPIIFACEGAZE.layout()
     prefixes, metas, jobs = {}, {}, []
     for path in files:
         person = os.path.basename(path)[:-4]
@@ -277,11 +274,7 @@ def pack_mpiifacegaze(args):
         n = data.shape[0]
         f.close()
         prefixes[person] = os.path.join(args.out, person)
-        metas[person] = base_meta("gaze_mpiifacegaze", "mpiifacegaze", [path], args, layout,
-                                  {"width": args.size, "height": args.size, "channels": 3, "color": "bgr",
-                                   "encoding": args.format})
-        metas[person]["angles"] = {"convention": "mpiifacegaze", "unit": "rad",
-                                   "camera_frame": "normalised camera, x right, y down, z forward"}
+        metas[person] = gaze_meta(MPIIFACEGAZE, [path], args, face_tiles(args.size))
         metas[person]["person"] = person
         cfg = {"size": args.size, "layout": layout, "args": args}
         for start in range(0, n, MPII_CHUNK):
@@ -294,14 +287,7 @@ def pack_mpiifacegaze(args):
 # --------------------------------------------------------------------------
 # Gaze360: imgs/rec_XXX/head/<person>/<frame>.jpg and split files
 
-GAZE360_FRAMES = 7  # the centre frame and 3 on each side
 GAZE360_SPLITS = ("train.txt", "validation.txt", "test.txt")
-
-
-def gaze360_tiles(size, frames=GAZE360_FRAMES):
-    """One row of ``frames`` square tiles, oldest frame first."""
-    half = frames // 2
-    return [{"name": "frame%+d" % (k - half), "x": k * size, "y": 0, "w": size, "h": size} for k in range(frames)]
 
 
 def _gaze360_frames(root, rel):
@@ -328,7 +314,7 @@ def gaze360_worker(job):
             img = tile(views, cfg["tiles"])
             raw = np.asarray(s["vector"], dtype=np.float64)
             g = geometry.gaze360_to_vector(raw)
-            label = cfg["layout"].pack(has_label=1, gaze=geometry.vector_to_yawpitch(g), gaze_vector=g,
+            label = cfg["layout"].pack(has_label=1, gaze=GAZE360.from_vector(g), gaze_vector=g,
                                        gaze360_vector=raw / np.linalg.norm(raw), line=s["line"])
             res.records.append(Record(split, label, encode(img, cfg["args"]), {"image": s["rel"], "line": s["line"]}))
         except Rejected as err:
@@ -359,24 +345,19 @@ def _read_gaze360_split(path):
 
 
 def pack_gaze360(args):
-    from recordio.schema import gaze360_layout
     files = args.splits or [os.path.join(args.dir, s) for s in GAZE360_SPLITS
                             if os.path.isfile(os.path.join(args.dir, s))]
     if not files:
         raise SystemExit("error: %s: no split files (train.txt, validation.txt, test.txt); pass --splits" % args.dir)
-    layout = gaze360_layout()
-    tiles = gaze360_tiles(args.size)
+    layout = GAZE360.layout()
+    tiles = frame_tiles(args.size)
     prefixes, metas, jobs, parse_rejects = {}, {}, [], []
     for path in files:
         split = os.path.splitext(os.path.basename(path))[0]
         samples, errors = _read_gaze360_split(path)
         parse_rejects += [Reject(split, e.file, e.line, e.reason) for e in errors]
         prefixes[split] = os.path.join(args.out, split)
-        metas[split] = base_meta("gaze_gaze360", "gaze360", [path], args, layout,
-                                 {"width": args.size * GAZE360_FRAMES, "height": args.size, "channels": 3,
-                                  "color": "bgr", "encoding": args.format}, tiles=tiles)
-        metas[split]["angles"] = {"convention": "gaze360", "unit": "rad",
-                                  "camera_frame": "x right, y down, z forward (Gaze360's eye frame is x left, y up)"}
+        metas[split] = gaze_meta(GAZE360, [path], args, tiles)
         cfg = {"root": args.dir, "tiles": tiles, "layout": layout, "args": args}
         per_job = 8
         for i in range(0, len(samples), per_job):

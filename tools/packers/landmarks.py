@@ -225,8 +225,7 @@ def photo_face_worker(job):
                 aug = geometry.compose_affine(geometry.similarity_affine((size / 2, size / 2), angle, scale, shift),
                                               to_crop)
                 patch = geometry.warp(img, aug, size, size)
-                e_aug = np.array(geometry.matrix_to_euler(geometry.rot_z(np.radians(angle))
-                                                          @ geometry.euler_to_matrix(*euler)))
+                e_aug = geometry.roll_euler(euler, angle)
                 res.records.append(Record(split, layout.pack(points=geometry.apply_affine(aug, e.points),
                                                              affine=geometry.invert_affine(aug), euler=e_aug,
                                                              **common),

@@ -244,9 +244,9 @@ def contact_sheet(out_png, photos, cols=6, tile=160):
             box = geometry.square_box(geometry.points_box(f.points), 1.5)
             A = geometry.box_to_crop_affine(box, tile, tile)
             crop = geometry.warp(img, A, tile, tile, border_value=(40, 40, 40))
-            for (x, y), v in zip(geometry.apply_affine(A, f.points), f.visible):
-                cv2.circle(crop, (int(round(x * 4 - 2)), int(round(y * 4 - 2))), 4, (60, 220, 60) if v else (40, 40, 230),
-                           -1, cv2.LINE_AA, 2)
+            pts = geometry.apply_affine(A, f.points)
+            geometry.draw_points(crop, pts[f.visible], (60, 220, 60), radius=1.0)
+            geometry.draw_points(crop, pts[~f.visible], (40, 40, 230), radius=1.0)
             tiles.append(crop)
     if not tiles:
         raise ValueError("no faces to draw")

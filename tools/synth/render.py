@@ -162,7 +162,7 @@ def pose_face(euler, t, eye, identity=None, expression=None):
 
 
 def _fx(pts, offset):
-    return np.round((np.asarray(pts, np.float64) - 0.5 - offset) * SCALE).astype(np.int32)
+    return geometry.cv_fixed(np.asarray(pts, np.float64) - offset, SHIFT)
 
 
 def fill(img, pts, color, offset=(0, 0)):
