@@ -132,40 +132,58 @@ def decode_image(img_bytes, channels, path="<memory>", key=-1):
     return img
 
 
-def _gluon_dataset_base():
+def _record_dataset():
+    """``RecordDataset``, made on first use so that readers that never train (the inspector, the scorer's
+    reader) do not load MXNet."""
     from mxnet.gluon.data import Dataset
-    return Dataset
+
+    class RecordDataset(Dataset):
+        """A ``gluon.data.Dataset`` over one archive.
+
+        Each item is ``(image, label)``: image HxWxC uint8 numpy (BGR, or C=1 gray), label the float32
+        vector whose fields ``self.layout`` names.  ``transform`` (optional) maps ``(image, label[, rng])``
+        to anything.  With ``seed`` (a tuple of ints) item ``k`` is sample ``k % len`` of epoch ``k // len``
+        (``train.loop.EpochSampler``) and its transform draws from its own stream, seeded by (seed, epoch,
+        sample): the same seed gives the same augmentation whichever loader worker reads it.
+        """
+
+        def __init__(self, prefix, transform=None, part_index=0, num_parts=1, seed=None):
+            self.reader = ArchiveReader(prefix, part_index, num_parts)
+            self.meta = self.reader.meta
+            self.layout = self.reader.layout
+            self._transform = transform
+            self.seed = None if seed is None else tuple(int(v) for v in np.ravel(seed))
+
+        def __len__(self):
+            return len(self.reader)
+
+        def __getitem__(self, k):
+            epoch, i = divmod(int(k), len(self))
+            img, label = self.reader.read(i)
+            if img.ndim == 2:
+                img = img[:, :, None]
+            if self._transform is None:
+                return img, label
+            if self.seed is None:
+                return self._transform(img, label)
+            return self._transform(img, label, np.random.default_rng([*self.seed, epoch, i]))
+
+        def labels(self):
+            """All labels of this shard, (N, width), read without decoding images."""
+            return np.stack([self.reader.read(i, decode=False)[1] for i in range(len(self))]) \
+                if len(self) else np.zeros((0, self.layout.width), np.float32)
+
+    RecordDataset.__qualname__ = "RecordDataset"  # pickles as recordio.dataset.RecordDataset
+    RecordDataset.__module__ = __name__
+    return RecordDataset
 
 
-class RecordDataset(_gluon_dataset_base()):
-    """A ``gluon.data.Dataset`` over one archive.
-
-    Each item is ``(image, label)``: image HxWxC uint8 numpy (BGR, or C=1
-    gray), label the float32 vector whose fields ``self.layout`` names.
-    ``transform`` (optional) maps ``(image, label) -> anything``.
-    """
-
-    def __init__(self, prefix, transform=None, part_index=0, num_parts=1):
-        self.reader = ArchiveReader(prefix, part_index, num_parts)
-        self.meta = self.reader.meta
-        self.layout = self.reader.layout
-        self._transform = transform
-
-    def __len__(self):
-        return len(self.reader)
-
-    def __getitem__(self, i):
-        img, label = self.reader.read(i)
-        if img.ndim == 2:
-            img = img[:, :, None]
-        if self._transform is not None:
-            return self._transform(img, label)
-        return img, label
-
-    def labels(self):
-        """All labels of this shard, (N, width), read without decoding images."""
-        return np.stack([self.reader.read(i, decode=False)[1] for i in range(len(self))]) \
-            if len(self) else np.zeros((0, self.layout.width), np.float32)
+def __getattr__(name):
+    if name == "RecordDataset":
+        cls = _record_dataset()
+        globals()["RecordDataset"] = cls
+        return cls
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 
 def mean_shape(reader):

@@ -77,13 +77,13 @@ class LandmarkTransform:
             self._rng = np.random.default_rng(self._seed)
         return self._rng
 
-    def sample_params(self, in_w, in_h):
-        """Draw (affine input->output px, flipped) for one sample."""
+    def sample_params(self, in_w, in_h, rng=None):
+        """Draw (affine input->output px, flipped) for one sample from ``rng`` (default: this transform's own)."""
         s = self.size
         base = geometry.box_to_crop_affine((0, 0, in_w, in_h), s, s)
         if not self.train:
             return base, False
-        rng = self._random()
+        rng = rng or self._random()
         angle = rng.uniform(-self.rotate, self.rotate) if self.rotate else 0.0
         zoom = rng.uniform(*self.scale)
         shift = rng.uniform(-self.shift, self.shift, 2) * s
@@ -116,17 +116,18 @@ class LandmarkTransform:
                                                          geometry.invert_affine(M)).ravel()
         return out, lab
 
-    def photometric(self, img):
+    def photometric(self, img, rng=None):
         """Colour jitter of the train preset (identity for validation)."""
         if not self.train:
             return img
-        return jitter_colour(img, self._random(), self.color, self.gray)
+        return jitter_colour(img, rng or self._random(), self.color, self.gray)
 
-    def __call__(self, image, label):
+    def __call__(self, image, label, rng=None):
+        """``rng``: the sample's own random stream (``RecordDataset(seed=...)``); default: this transform's."""
         h, w = image.shape[:2]
-        M, flipped = self.sample_params(w, h)
+        M, flipped = self.sample_params(w, h, rng)
         out, lab = self.apply(image, label, M, flipped)
-        out = self.photometric(out)
+        out = self.photometric(out, rng)
         if self.channels == 1 and out.shape[2] == 3:
             out = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)[:, :, None]
         elif self.channels == 3 and out.shape[2] == 1:
@@ -169,8 +170,9 @@ class GazeTransform:
             self._rng = np.random.default_rng(self._seed)
         return self._rng
 
-    def __call__(self, image, label):
-        rng = self._random()
+    def __call__(self, image, label, rng=None):
+        """``rng``: the sample's own random stream (``RecordDataset(seed=...)``); default: this transform's."""
+        rng = rng or self._random()
         flipped = self.train and rng.uniform() < self.flip
         zoom = rng.uniform(1 - self.scale, 1 + self.scale) if self.train else 1.0
         shift = rng.uniform(-self.shift, self.shift, 2) if self.train else np.zeros(2)

@@ -6,7 +6,7 @@ import inspect
 from functools import partial
 
 from symbols.gaze import Gaze360Net, MC4GazeNet, MobileFaceGaze
-from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseCNN
+from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseCNN, PlainRegressor
 
 _MODELS = {
     "course_stage1": partial(CourseCNN, face_head=False),
@@ -18,6 +18,7 @@ _MODELS = {
     "course_stage3_resnet18": partial(BackboneRegressor, backbone="resnet18", face_head=True),
     "course_stage3_mobilenetv2": partial(BackboneRegressor, backbone="mobilenetv2", face_head=True),
     "base_regressor": BaseRegressor,
+    "plain_regressor": PlainRegressor,
     "pfld_0.25": partial(PFLD, width=0.25),
     "pfld_1.0": partial(PFLD, width=1.0),
     "mc4_gazenet": MC4GazeNet,
@@ -27,10 +28,6 @@ _MODELS = {
     "gaze360_lstm": Gaze360Net,
     "gaze360_static": partial(Gaze360Net, frames=1),
 }
-
-
-def register(name, factory):
-    _MODELS[name] = factory
 
 
 def model_names():

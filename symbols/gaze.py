@@ -9,7 +9,7 @@ from mxnet.gluon.block import HybridBlock
 
 from recordio.geometry import DEG
 from recordio.schema import GAZE360_FRAMES, MC4, mc4_tiles, tiles_size
-from symbols.common import Normalize, conv_bn
+from symbols.common import Normalize, ZooBackbones, conv_bn
 
 
 def atan2(F, y, x):
@@ -36,16 +36,19 @@ class MC4Compose(HybridBlock):
         return F.concat(lo, la, dim=1) / DEG
 
 
-def _backbone(name, prefix):
-    """Feature extractor (pretrained=False) ending in a flat vector; input channels are inferred."""
+def _backbone(name, prefix, owner):
+    """Feature extractor (pretrained=False) ending in a flat vector; input channels are inferred.  A gluoncv
+    backbone is kept on ``owner`` (``ZooBackbones``) for ImageNet weights."""
     from gluoncv.model_zoo import get_model as gcv_model
     feats = nn.HybridSequential(prefix=prefix)
     with feats.name_scope():
         if name == "resnext50":
             base = gcv_model("resnext50_32x4d", pretrained=False)
+            owner._keep_zoo("resnext50_32x4d", base)
             feats.add(base.features, nn.Flatten())
         elif name in ("resnet18", "resnet34", "resnet50"):
             base = gcv_model(name + "_v1b", pretrained=False)
+            owner._keep_zoo(name + "_v1b", base)
             for part in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
                 feats.add(getattr(base, part))
             feats.add(nn.GlobalAvgPool2D(), nn.Flatten())
@@ -58,7 +61,7 @@ def _backbone(name, prefix):
     return feats
 
 
-class MC4GazeNet(HybridBlock):
+class MC4GazeNet(HybridBlock, ZooBackbones):
     """The MC4 baseline: a face net on the head view and an eye net on both eyes, composed into gaze.
 
     Input: the archive's tiled image (head square left, eyes stacked right),
@@ -71,7 +74,7 @@ class MC4GazeNet(HybridBlock):
     outputs = ("head", "eye", "gaze")
     deploy = {"keep": (0, 1, 2), "softmax": ()}
 
-    def __init__(self, backbone="resnext50", head_size=224, eye_size=112, input_channels=1, **kwargs):
+    def __init__(self, backbone="resnext50", head_size=224, eye_size=112, input_channels=1, norm="centre", **kwargs):
         super().__init__(**kwargs)
         self.head_size, self.eye_size = head_size, eye_size
         self.input_channels = input_channels
@@ -79,10 +82,10 @@ class MC4GazeNet(HybridBlock):
         w, h = tiles_size(self.tiles.values())
         self.input_shape = (input_channels, h, w)
         with self.name_scope():
-            self.norm = Normalize()
-            self.face_net = _backbone(backbone, "face_")
+            self.norm = Normalize(norm, input_channels)
+            self.face_net = _backbone(backbone, "face_", self)
             self.face_out = nn.Dense(2, prefix="face_out_")
-            self.eye_net = _backbone(backbone, "eye_")
+            self.eye_net = _backbone(backbone, "eye_", self)
             self.eye_out = nn.Dense(2, prefix="eye_out_")
             self.compose = MC4Compose()
 
@@ -98,7 +101,7 @@ class MC4GazeNet(HybridBlock):
         return head_angles, eye_angles, self.compose(head_angles, eye_angles)
 
 
-class MobileFaceGaze(HybridBlock):
+class MobileFaceGaze(HybridBlock, ZooBackbones):
     """Mobile FaceGaze: the full-face spatial-weights network on a MobileNetV2 backbone.
 
     MobileNetV2 on 112x112 faces with its last convolution cut to 256 channels (a 4x4 map); three
@@ -118,14 +121,16 @@ class MobileFaceGaze(HybridBlock):
     outputs = ("gaze",)
     deploy = {"keep": (0,), "softmax": ()}
 
-    def __init__(self, input_size=112, input_channels=3, last_channels=256, feature=512, dropout=0.5, **kwargs):
+    def __init__(self, input_size=112, input_channels=3, last_channels=256, feature=512, dropout=0.5, norm="centre",
+                 **kwargs):
         super().__init__(**kwargs)
         from gluoncv.model_zoo import get_model as gcv_model
         self.input_shape = (input_channels, input_size, input_size)
         self.input_channels = input_channels
         base = gcv_model("mobilenetv2_1.0", pretrained=False)
+        self._keep_zoo("mobilenetv2_1.0", base)
         with self.name_scope():
-            self.norm = Normalize()
+            self.norm = Normalize(norm, input_channels)
             self.features = nn.HybridSequential(prefix="")
             for layer in list(base.features)[:-4]:  # drop the 1x1 conv to 1280, its BN, ReLU6 and the pooling
                 self.features.add(layer)
@@ -158,7 +163,7 @@ class MobileFaceGaze(HybridBlock):
         return (self.fc(self.drop(F.broadcast_mul(f, self.spatial_weight(F, f)))),)
 
 
-class Gaze360Net(HybridBlock):
+class Gaze360Net(HybridBlock, ZooBackbones):
     """Gaze360: ResNet-18 per frame to a 256-wide feature, two stacked bidirectional LSTM layers over the
     7 frames (1 layer each, so the export loads back and converts), the centre step to
     yaw in (-pi, pi), pitch in (-pi/2, pi/2) and an uncertainty sigma in (0, pi).
@@ -171,14 +176,14 @@ class Gaze360Net(HybridBlock):
     deploy = {"keep": (0,), "softmax": ()}
 
     def __init__(self, frames=GAZE360_FRAMES, tile_frames=GAZE360_FRAMES, input_size=112, input_channels=3,
-                 backbone="resnet18", feature=256, hidden=256, **kwargs):
+                 backbone="resnet18", feature=256, hidden=256, norm="centre", **kwargs):
         super().__init__(**kwargs)
         self.frames, self.tile_frames, self.size = frames, tile_frames, input_size
         self.input_channels = input_channels
         self.input_shape = (input_channels, input_size, input_size * tile_frames)
         with self.name_scope():
-            self.norm = Normalize()
-            self.backbone = _backbone(backbone, "frame_")
+            self.norm = Normalize(norm, input_channels)
+            self.backbone = _backbone(backbone, "frame_", self)
             self.embed = nn.Dense(feature, activation="relu", prefix="embed_")
             if frames > 1:
                 self.lstm1 = rnn.LSTM(hidden, num_layers=1, layout="NTC", bidirectional=True, prefix="lstm1_")

@@ -9,7 +9,7 @@ the tuple's items) and ``deploy`` (which items to export, which to softmax).
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
-from symbols.common import Normalize, conv_bn
+from symbols.common import Normalize, ZooBackbones, conv_bn
 
 
 class _LandmarkNet(HybridBlock):
@@ -75,7 +75,33 @@ class CourseCNN(_LandmarkNet):
 
 
 class BaseRegressor(_LandmarkNet):
-    """The small plain regressor of the seed article: conv/BN/ReLU stack, flatten, dense 512, dense 2K."""
+    """The seed article's BASE network: 3x3 convolutions (no padding) of 16, 32, 32, 32, 32, 64, 64 and 128
+    channels with ReLU, a 2x2 max-pool after the first, the third, the fifth and the seventh, flatten, a
+    dense layer of 512 without activation and the dense output of 2K."""
+
+    BLOCKS = ((16,), (32, 32), (32, 32), (64, 64), (128,))  # convolutions between the max-pools
+
+    def __init__(self, num_points=98, input_size=112, input_channels=3, **kwargs):
+        super().__init__(**kwargs)
+        self._init_meta(num_points, input_size, input_channels)
+        with self.name_scope():
+            self.norm = Normalize()
+            self.body = nn.HybridSequential(prefix="body_")
+            with self.body.name_scope():
+                for k, block in enumerate(self.BLOCKS):
+                    for w in block:
+                        self.body.add(nn.Conv2D(w, 3, activation="relu"))
+                    if k < len(self.BLOCKS) - 1:
+                        self.body.add(nn.MaxPool2D(2, 2))
+                self.body.add(nn.Flatten(), nn.Dense(512), nn.Dense(2 * num_points))
+
+    def hybrid_forward(self, F, x):
+        return (self.body(self.norm(x)),)
+
+
+class PlainRegressor(_LandmarkNet):
+    """A plain regressor: conv/BN/ReLU pairs of 32, 64, 128, 256 channels with max-pools, flatten, dense 512
+    with ReLU, dense 2K (what ``base_regressor`` was before it became the seed's BASE network)."""
 
     def __init__(self, num_points=98, input_size=112, input_channels=3, widths=(32, 64, 128, 256), **kwargs):
         super().__init__(**kwargs)
@@ -92,32 +118,35 @@ class BaseRegressor(_LandmarkNet):
         return (self.body(self.norm(x)),)
 
 
-class BackboneRegressor(_LandmarkNet):
+class BackboneRegressor(_LandmarkNet, ZooBackbones):
     """A gluoncv backbone (``pretrained=False``) with a landmark head, and optionally a face head.
 
     backbone : 'resnet18' (ResNetV1b) or 'mobilenetv2' (width 1.0); both
     adapt to 1-channel input by deferred initialisation.
+    norm : 'centre', or 'imagenet' for a network that starts from ImageNet weights (``load_imagenet``).
     """
 
+    ZOO = {"resnet18": "resnet18_v1b", "mobilenetv2": "mobilenetv2_1.0"}
+
     def __init__(self, backbone="resnet18", num_points=21, face_head=False, input_size=112, input_channels=1,
-                 dropout=0.1, **kwargs):
+                 dropout=0.1, norm="centre", **kwargs):
         super().__init__(**kwargs)
         from gluoncv.model_zoo import get_model as gcv_model
         self._init_meta(num_points, input_size, input_channels, face_head)
+        if backbone not in self.ZOO:
+            raise ValueError("unknown backbone %r (resnet18, mobilenetv2)" % backbone)
+        base = gcv_model(self.ZOO[backbone], pretrained=False)
+        self._keep_zoo(self.ZOO[backbone], base)
         with self.name_scope():
-            self.norm = Normalize()
+            self.norm = Normalize(norm, input_channels)
             if backbone == "resnet18":
-                base = gcv_model("resnet18_v1b", pretrained=False)
                 self.features = nn.HybridSequential(prefix="")
                 for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
                     self.features.add(getattr(base, name))
                 self.features.add(nn.GlobalAvgPool2D(), nn.Flatten())
-            elif backbone == "mobilenetv2":
-                base = gcv_model("mobilenetv2_1.0", pretrained=False)
+            else:
                 self.features = nn.HybridSequential(prefix="")
                 self.features.add(base.features, nn.Flatten())
-            else:
-                raise ValueError("unknown backbone %r (resnet18, mobilenetv2)" % backbone)
             self.drop = nn.Dropout(dropout) if dropout else None
             self.head = nn.Dense(2 * num_points, prefix="lmk_")
             if face_head:

@@ -62,7 +62,7 @@ def test_full_resnext50_mc4_model_steps_and_exports(tmp_path):
 def test_gaze360_lstm_exports_and_loads_back(tmp_path):
     from deploy.predictor import Predictor
     from train.export import export_network
-    net = get_model("gaze360_lstm", input_size=32)
+    net = get_model("gaze360_lstm", input_size=48)
     net.initialize(mx.init.Xavier())
     x = np.random.default_rng(0).uniform(0, 255, (3,) + net.input_shape).astype(np.float32)
     ref = net(mx.nd.array(x))[0].asnumpy()
@@ -100,7 +100,7 @@ def test_mobile_facegaze_is_the_spatial_weights_network_of_about_4_4m_parameters
 def test_mobile_facegaze_output_starts_at_the_mean_gaze(tmp_path, synth_mpii):
     from train import train_gaze
     from train.gaze_task import GazeTask
-    from train.loop import _warm_up
+    from train.task import warm_up
     src, _ = synth_mpii
     out = str(tmp_path / "m")
     make_rec.main(["mpiifacegaze", src, "--out", out, "-j", "1", "--size", "112"])
@@ -109,7 +109,7 @@ def test_mobile_facegaze_output_starts_at_the_mean_gaze(tmp_path, synth_mpii):
     task = GazeTask(args)
     net = task.network(args)
     net.initialize(mx.init.Xavier(magnitude=2))
-    _warm_up(net, [mx.cpu()])
+    warm_up(net, [mx.cpu()], task.input_shape)
     train_ds, _ = task.datasets(args, 0, 1)
     task.init_network(net, train_ds)
     mean = task.layout.get(train_ds.labels(), "gaze").mean(axis=0)
@@ -234,10 +234,10 @@ def test_gaze360_interval_is_calibrated_on_the_validation_split(tmp_path, synth_
     from train import train_gaze
     src, _ = synth_gaze360
     rec = str(tmp_path / "rec")
-    make_rec.main(["gaze360", src, "--out", rec, "-j", "1", "--size", "32"])
+    make_rec.main(["gaze360", src, "--out", rec, "-j", "1", "--size", "48"])
     run, val = str(tmp_path / "run"), os.path.join(rec, "train")
     best = train_gaze.main(["--model", "gaze360_static", "--train", os.path.join(rec, "train"), "--val", val,
-                            "--input_size", "32", "--epochs", "1", "--batch_size", "8", "--num_workers", "0",
+                            "--input_size", "48", "--epochs", "1", "--batch_size", "8", "--num_workers", "0",
                             "--log_interval", "0", "--out", run])
     scale = best["sigma_scale"]
     assert scale > 0 and scale != 1.0
@@ -247,7 +247,7 @@ def test_gaze360_interval_is_calibrated_on_the_validation_split(tmp_path, synth_
     assert [float(v.asscalar()) for k, v in saved.items() if k.endswith("sigma_scale")] == [pytest.approx(scale)]
     summary = score.main(["--model", os.path.join(run, "model"), "--archive", val, "--out", str(tmp_path / "s")])
     assert summary["interval_coverage"] == pytest.approx(best["interval_coverage"], abs=1e-6)
-    net = get_model("gaze360_static", input_size=32, tile_frames=7)
+    net = get_model("gaze360_static", input_size=48, tile_frames=7)
     net.load_parameters(os.path.join(run, "best.params"))
     x = np.random.default_rng(0).uniform(0, 255, (4,) + net.input_shape).astype(np.float32)
     out = Predictor(os.path.join(run, "model")).raw(x)[0]

@@ -7,7 +7,7 @@ import pytest
 
 from train import train_landmarks
 
-FAST = ["--num_workers", "0", "--log_interval", "0", "--flip", "0", "--rotate", "0", "--scale", "0", "--shift", "0",
+FAST = ["--num_workers", "0", "--log_interval", "0", "--flip_prob", "0", "--rotate", "0", "--zoom", "0", "--shift", "0",
         "--color", "0", "--gray", "0", "--warmup_epochs", "0"]
 
 
@@ -198,3 +198,112 @@ def test_finetune_from_another_networks_checkpoint_stops_with_a_message(tmp_path
     other.save_parameters(path)
     with pytest.raises(SystemExit, match="shares no parameter"):
         _fit(tmp_path, "ft", course21_archive, "--max_batches", "1", "--no_export", "--finetune", path)
+
+
+def test_the_same_seed_draws_the_same_first_epoch_batches_for_any_number_of_workers(course21_archive):
+    from train.loop import train_loader
+    args = train_landmarks.parse_args(["--train", course21_archive[0], "--out", "unused", "--model", "course_stage1"])
+    from train.landmark_task import LandmarkTask
+    task = LandmarkTask(args)
+
+    def first_batches(seed, workers):
+        ds, _ = task.datasets(args, 0, 1, seed=(seed, 0))
+        it = iter(train_loader(ds, 8, workers, (seed, 0)))
+        return [next(it) for _ in range(3)]
+
+    a, b, c = first_batches(5, 0), first_batches(5, 2), first_batches(6, 0)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        np.testing.assert_array_equal(xa.asnumpy(), xb.asnumpy())
+        np.testing.assert_array_equal(ya.asnumpy(), yb.asnumpy())
+    assert not np.array_equal(a[0][0].asnumpy(), c[0][0].asnumpy())  # another seed, other batches
+    ds, _ = task.datasets(args, 0, 1, seed=(5, 0))
+    loader = train_loader(ds, len(ds), 0, (5, 0))
+    e0, e1 = next(iter(loader))[0].asnumpy(), next(iter(loader))[0].asnumpy()
+    assert not np.array_equal(e0, e1)  # each epoch draws afresh
+
+
+def test_an_out_that_holds_a_run_is_not_reused_without_resume_or_overwrite(tmp_path, course21_archive):
+    out, _ = _fit(tmp_path, "run", course21_archive, "--max_batches", "1", "--no_export")
+    with pytest.raises(SystemExit, match="already holds a run.*--resume.*--overwrite"):
+        _fit(tmp_path, "run", course21_archive, "--max_batches", "1", "--no_export")
+    _fit(tmp_path, "run", course21_archive, "--max_batches", "1", "--no_export", "--epochs", "2", "--overwrite")
+    rows = open(os.path.join(out, "metrics.csv")).read().splitlines()
+    assert len(rows) == 3  # the old run's rows are gone, the new run's two are there
+
+
+def test_resume_continues_the_learning_rate_schedule(tmp_path, course21_archive, monkeypatch):
+    from train import loop
+    common = ["--max_batches", "2", "--no_export", "--optimizer", "sgd", "--lr_mode", "cosine",
+              "--warmup_epochs", "1", "--lr", "0.01", "--epochs", "4"]
+    whole, _ = _fit(tmp_path, "whole", course21_archive, *common)
+    checkpoint = loop._Run.checkpoint
+
+    def interrupted(self, net, trainer, epoch, row):
+        checkpoint(self, net, trainer, epoch, row)
+        if epoch == 1:
+            raise KeyboardInterrupt("killed after epoch 1")
+
+    monkeypatch.setattr(loop._Run, "checkpoint", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        _fit(tmp_path, "part", course21_archive, *common)
+    monkeypatch.setattr(loop._Run, "checkpoint", checkpoint)
+    part, _ = _fit(tmp_path, "part", course21_archive, *common, "--resume")
+
+    def lrs(out):
+        import csv
+        return [float(r["lr"]) for r in csv.DictReader(open(os.path.join(out, "metrics.csv")))]
+
+    np.testing.assert_allclose(lrs(part), lrs(whole), rtol=1e-9)
+    assert len(set(lrs(whole))) == 4
+
+
+def test_constant_learning_rate(tmp_path, course21_archive):
+    import csv
+    out, _ = _fit(tmp_path, "c", course21_archive, "--max_batches", "2", "--no_export", "--epochs", "3",
+                  "--lr_mode", "constant", "--lr", "1e-4")
+    assert [float(r["lr"]) for r in csv.DictReader(open(os.path.join(out, "metrics.csv")))] == [1e-4] * 3
+
+
+def test_stage3_loss_parts_are_logged_and_weighted(tmp_path, course21_archive):
+    import csv
+    out, _ = _fit(tmp_path, "s3", course21_archive, "--model", "course_stage3", "--max_batches", "2", "--no_export",
+                  "--landmark_weight", "2", "--face_weight", "0.5")
+    row = next(csv.DictReader(open(os.path.join(out, "metrics.csv"))))
+    parts = float(row["train_loss_landmark"]) + float(row["train_loss_face"])
+    assert float(row["train_loss_face"]) > 0 and parts == pytest.approx(float(row["train_loss"]), rel=1e-6)
+    assert "train_loss_landmark" in open(os.path.join(out, "train.log")).read()
+
+
+@pytest.mark.parametrize("old,new", [("--flip", "--flip_prob"), ("--scale", "--zoom")])
+def test_old_flag_spellings_are_rejected_naming_the_new_one(old, new, capsys):
+    with pytest.raises(SystemExit):
+        train_landmarks.parse_args(["--out", "x", old, "0.5"])
+    assert "%s was renamed %s" % (old, new) in capsys.readouterr().err
+
+
+def test_pretrained_training_starts_from_the_stores_weights_with_imagenet_normalisation(tmp_path, course21_archive):
+    from gluoncv.model_zoo import get_model as gcv_model
+    from symbols.common import zoo_file
+    store = tmp_path / "store"
+    store.mkdir()
+    zoo = gcv_model("resnet18_v1b", pretrained=False)
+    zoo.initialize(mx.init.Xavier())
+    zoo(mx.nd.zeros((1, 3, 64, 64)))
+    zoo.save_parameters(zoo_file("resnet18_v1b", str(store)))
+    out, _ = _fit(tmp_path, "pre", course21_archive, "--model", "course_stage3_resnet18", "--max_batches", "1",
+                  "--pretrained", str(store), "--lr", "0", "--wd", "0", "--batch_size", "4")
+    saved = mx.nd.load(zoo_file("resnet18_v1b", str(store)))
+    trained = _params(os.path.join(out, "last.params"))
+    conv1 = [v for k, v in trained.items() if k.endswith("features.0.weight")][0]
+    np.testing.assert_allclose(conv1, saved["conv1.weight"].asnumpy().sum(axis=1, keepdims=True), atol=1e-7)
+    assert "ImageNet weights: resnet18_v1b" in open(os.path.join(out, "train.log")).read()
+    from deploy.predictor import Predictor
+    from symbols import get_model
+    net = get_model("course_stage3_resnet18", norm="imagenet")
+    net.load_parameters(os.path.join(out, "best.params"))
+    x = np.random.default_rng(3).uniform(0, 255, (2, 1, 112, 112)).astype(np.float32)
+    with mx.autograd.predict_mode():
+        ref = net(mx.nd.array(x))[0].asnumpy()
+    np.testing.assert_allclose(Predictor(os.path.join(out, "model")).raw(x)[0], ref, atol=1e-4)  # the export
+    with pytest.raises(SystemExit, match="course_stage1 has no gluoncv backbone"):
+        _fit(tmp_path, "no", course21_archive, "--max_batches", "1", "--pretrained", str(store))

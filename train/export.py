@@ -35,6 +35,7 @@ def export_network(net, meta, prefix):
 
 
 def export_run(task, args, net, run_dir, metrics=None, params=None):
+    """Export ``run_dir``'s network (``params``, default its best.params) with the task's meta."""
     params = params or os.path.join(run_dir, "best.params")
     if os.path.exists(params):
         net.load_parameters(params, ctx=net.collect_params().list_ctx())
@@ -49,18 +50,16 @@ def main(argv=None):
     ap.add_argument("run_dir")
     ap.add_argument("--params", help="default: RUN_DIR/best.params")
     a = ap.parse_args(argv)
-    with open(os.path.join(a.run_dir, "args.json")) as f:
-        saved = json.load(f)
-    args = argparse.Namespace(**saved)
-    from train.tasks import make_task
-    task = make_task(saved.get("task_name", "landmarks"), args)
     import mxnet as mx
+    from train.task import make_task, read_run_args, warm_up
+    args = read_run_args(a.run_dir)
+    task = make_task(args.task_name, args)
     net = task.network(args)
     net.initialize(ctx=mx.cpu())
-    from train.loop import _warm_up
-    _warm_up(net, [mx.cpu()])
-    return export_run(task, args, net, a.run_dir, None, a.params)
-
-
-if __name__ == "__main__":
-    main()
+    warm_up(net, mx.cpu(), task.input_shape)
+    metrics = None
+    best = os.path.join(a.run_dir, "best_metrics.json")
+    if os.path.exists(best):
+        with open(best) as f:
+            metrics = json.load(f)
+    return export_run(task, args, net, a.run_dir, metrics, a.params)

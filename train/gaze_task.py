@@ -6,8 +6,9 @@ import numpy as np
 from recordio import metrics
 from recordio.schema import archive_tiles, gaze_dataset, read_meta, tiles_size
 from recordio.transforms import GazeTransform
+from recordio.cli import renamed
 from symbols import model_defaults
-from train.loop import Task, start_output_at
+from train.task import Task, network_kwargs, start_output_at
 
 QUANTILES = (0.1, 0.9)  # Gaze360's pinball loss: sigma spans the 10-90% interval
 
@@ -24,10 +25,12 @@ def add_args(ap):
     g.add_argument("--head_size", type=int, default=224, help="MC4: side of the head view the face net sees")
     g.add_argument("--eye_size", type=int, default=112, help="MC4: side of each eye view")
     g.add_argument("--input_size", type=int, default=112, help="MPIIFaceGaze face / Gaze360 frame side")
-    g.add_argument("--flip", type=float, default=0.5)
-    g.add_argument("--scale", type=float, default=0.05)
-    g.add_argument("--shift", type=float, default=0.04)
-    g.add_argument("--color", type=float, default=0.3)
+    g.add_argument("--flip_prob", type=float, default=0.5, help="probability of a horizontal flip")
+    g.add_argument("--zoom", type=float, default=0.05, help="zoom range 1 +- zoom")
+    g.add_argument("--shift", type=float, default=0.04, help="max shift, share of each view's side")
+    g.add_argument("--color", type=float, default=0.3, help="strength of brightness, contrast and saturation jitter")
+    renamed(g, "--flip", "--flip_prob")
+    renamed(g, "--scale", "--zoom")
     return ap
 
 
@@ -44,6 +47,7 @@ class GazeTask(Task):
 
     name = "gaze"
     metric = "angular_error"
+    network_args = ("model", "backbone", "head_size", "eye_size", "input_size", "pretrained")
 
     def __init__(self, args):
         self.args = args
@@ -57,26 +61,25 @@ class GazeTask(Task):
             args.model = ds.default_model
         if not any(args.model.startswith(m) for m in ds.models):
             raise SystemExit("error: %s archives need one of %s, not %s" % (ds.name, ", ".join(ds.models), args.model))
-        self.kind = ds.name
         self.layout = meta["_layout"]
         self.meta = meta
         self.tiles_in = archive_tiles(meta)
         self.tiles_out = ds.network_tiles(args)
         self.channels = model_defaults(args.model)["input_channels"]
-        self._net = None
+        w, h = tiles_size(self.tiles_out)
+        self.input_shape = (self.channels, h, w)
 
     def network(self, args):
         from symbols import get_model
         kw = {"backbone": args.backbone} if getattr(args, "backbone", None) else {}
         kw.update({a: getattr(args, a) for a in self.dataset.size_args.values()})
-        net = get_model(args.model, **kw)
-        self._net = net
-        return net
+        kw.update(network_kwargs(args))
+        return get_model(args.model, **kw)
 
-    def _transform(self, train):
+    def transform(self, train):
         a = self.args
         return GazeTransform(self.dataset, self.layout, self.tiles_in, self.tiles_out, self.channels,
-                             train=train, flip=a.flip, scale=a.scale, shift=a.shift, color=a.color)
+                             train=train, flip=a.flip_prob, scale=a.zoom, shift=a.shift, color=a.color)
 
     def loss(self, outputs, label):
         from mxnet import nd as F
@@ -85,7 +88,7 @@ class GazeTask(Task):
         named = [(outputs[k], name) for name, k in ds.parts] + [(outputs[ds.gaze_output], "gaze")]
         total = 0
         for out, name in named:
-            pred, truth = out.slice_axis(axis=1, begin=0, end=2), self._field(label, name)
+            pred, truth = out.slice_axis(axis=1, begin=0, end=2), self.field(label, name)
             if kind == "pinball":
                 if not ds.sigma:
                     raise SystemExit("error: --loss pinball needs a network with sigma (Gaze360)")
@@ -110,7 +113,7 @@ class GazeTask(Task):
 
     def init_network(self, net, train_ds):
         """A dataset whose gaze output is the angles themselves (MPIIFaceGaze) starts it at the training
-        mean (``loop.start_output_at``), so the first steps do not chase the noise of a random head (which
+        mean (``task.start_output_at``), so the first steps do not chase the noise of a random head (which
         can switch off the features).  A network without a single such layer is left as it is."""
         if self.dataset.linear_output:
             start_output_at(net, self.layout.get(train_ds.labels(), "gaze").mean(axis=0))
@@ -143,8 +146,8 @@ class GazeTask(Task):
     def export_meta(self, args, net):
         ds = self.dataset
         return {"task": "gaze", "dataset": ds.name, "model": args.model,
-                "input": {"name": "data", "shape": [1, self.channels] + list(tiles_size(self.tiles_out))[::-1],
-                          "colour": "gray" if self.channels == 1 else "bgr", "value_range": [0, 255],
+                "input": {"name": "data", "shape": [1] + list(self.input_shape),
+                          "color": "gray" if self.channels == 1 else "bgr", "value_range": [0, 255],
                           "layout": "NCHW", "tiles": self.tiles_out, "kind": ds.input,
                           "head_crop": self.meta.get("head_crop")},
                 "outputs": list(ds.outputs), "angles": dict(ds.angles),

@@ -1,9 +1,11 @@
 """The landmark task for the shared loop: data, network, loss and metrics."""
 
 from recordio import geometry, metrics
+from recordio.cli import renamed
 from recordio.schema import get_schema, read_meta
 from recordio.transforms import LandmarkTransform
-from train.loop import Task, start_output_at
+from symbols import model_defaults
+from train.task import Task, network_kwargs, start_output_at
 
 
 def add_args(ap):
@@ -13,20 +15,31 @@ def add_args(ap):
                    help="pfld: PFLD's attribute- and pose-weighted L2; pfld_wing: the same weights on Wing")
     g.add_argument("--rho", type=float, default=5.0, help="Huber threshold in input px (the seed uses 5)")
     g.add_argument("--channels", type=int, help="input channels (default: the network's)")
-    g.add_argument("--flip", type=float, default=0.5)
-    g.add_argument("--rotate", type=float, default=20.0)
-    g.add_argument("--scale", type=float, default=0.1, help="zoom range 1 +- scale")
-    g.add_argument("--shift", type=float, default=0.06)
-    g.add_argument("--color", type=float, default=0.3)
+    g.add_argument("--input_size", type=int, help="input side, px (default: the network's)")
+    g.add_argument("--flip_prob", type=float, default=0.5, help="probability of a horizontal flip")
+    g.add_argument("--rotate", type=float, default=20.0, help="max rotation, degrees")
+    g.add_argument("--zoom", type=float, default=0.1, help="zoom range 1 +- zoom")
+    g.add_argument("--shift", type=float, default=0.06, help="max shift, share of the input side")
+    g.add_argument("--color", type=float, default=0.3, help="strength of brightness, contrast and saturation jitter")
     g.add_argument("--gray", type=float, default=0.1, help="probability of a grayscale colour sample")
+    g.add_argument("--landmark_weight", type=float, default=1.0,
+                   help="stage 3: a in the course's loss a * landmark + b * classification")
+    g.add_argument("--face_weight", type=float, default=1.0,
+                   help="stage 3: b in the course's loss a * landmark + b * classification")
     g.add_argument("--pos_weight", type=float, default=1.0, help="stage 3: cross-entropy weight of faces")
     g.add_argument("--neg_weight", type=float, default=1.0, help="stage 3: cross-entropy weight of non-faces")
+    renamed(g, "--flip", "--flip_prob (at inference --flip is the switch for flip averaging)")
+    renamed(g, "--scale", "--zoom")
     return ap
 
 
 class LandmarkTask(Task):
+    """A landmark archive (its schema from the meta) on the shared loop; the network's input (size and
+    channels) comes from the arguments or the model's defaults when the task is made."""
+
     name = "landmarks"
     metric = "nme"
+    network_args = ("model", "channels", "input_size", "pretrained")
 
     def __init__(self, args):
         self.args = args
@@ -34,47 +47,48 @@ class LandmarkTask(Task):
         self.schema = get_schema(meta["schema"])
         self.layout = meta["_layout"]
         self.archive_meta = meta
-        self._net = None
+        defaults = model_defaults(args.model)
+        self.size = args.input_size or defaults["input_size"]
+        self.channels = args.channels or defaults["input_channels"]
+        self.face_head = bool(defaults.get("face_head", False))
+        self.input_shape = (self.channels, self.size, self.size)
 
     def network(self, args):
         from symbols import get_model
-        kw = {"num_points": self.schema.num_points}
-        if args.channels:
-            kw["input_channels"] = args.channels
-        net = get_model(args.model, **kw)
-        self._net = net
-        self.size = net.input_size
-        self.channels = net.input_channels
-        return net
+        return get_model(args.model, num_points=self.schema.num_points, input_size=self.size,
+                         input_channels=self.channels, **network_kwargs(args))
 
     def init_network(self, net, train_ds):
-        """Start the landmark output at the training set's mean shape (``loop.start_output_at``), so early
+        """Start the landmark output at the training set's mean shape (``task.start_output_at``), so early
         steps refine a face instead of first finding where faces are."""
         from recordio.dataset import mean_shape
         if not start_output_at(net, mean_shape(train_ds.reader).ravel()):
             raise ValueError("cannot tell the landmark output layer of %s (no single bias of width %d)"
                              % (type(net).__name__, 2 * self.schema.num_points))
 
-    def _transform(self, train):
+    def transform(self, train):
         a = self.args
-        return LandmarkTransform(self.schema, self.size, self.channels, train=train, flip=a.flip, rotate=a.rotate,
-                                 scale=(1 - a.scale, 1 + a.scale), shift=a.shift, color=a.color, gray=a.gray)
+        return LandmarkTransform(self.schema, self.size, self.channels, train=train, flip=a.flip_prob,
+                                 rotate=a.rotate, scale=(1 - a.zoom, 1 + a.zoom), shift=a.shift, color=a.color,
+                                 gray=a.gray)
 
     def loss(self, outputs, label):
         from train.losses import LandmarkLoss, MaskedFaceLoss, PFLDLoss
         a = self.args
-        target = self._field(label, "points") / self.size
-        face = self._field(label, "face").reshape((-1,))
+        target = self.field(label, "points") / self.size
+        face = self.field(label, "face").reshape((-1,))
         pred = outputs[0]
         if a.loss.startswith("pfld"):
             if len(outputs) < 2:
                 raise ValueError("--loss %s needs a network with the auxiliary pose head (pfld_*)" % a.loss)
             base = "wing" if a.loss == "pfld_wing" else "l2"
-            return PFLDLoss(self.size, base)(pred, target, outputs[1], self._field(label, "euler"),
-                                             self._field(label, "attributes")) * face
+            return PFLDLoss(self.size, base)(pred, target, outputs[1], self.field(label, "euler"),
+                                             self.field(label, "attributes")) * face
         lmk = LandmarkLoss(a.loss, self.size, rho=a.rho)
-        if "face_logits" in self._net.outputs:
-            return MaskedFaceLoss(lmk, a.pos_weight, a.neg_weight)(pred, target, outputs[1], face)
+        if self.face_head:
+            landmark, classification = MaskedFaceLoss(lmk, a.pos_weight, a.neg_weight, a.landmark_weight,
+                                                      a.face_weight)(pred, target, outputs[1], face)
+            return {"landmark": landmark, "face": classification}
         return lmk(pred, target) * face
 
     def evaluate(self, outputs, labels):
@@ -88,7 +102,7 @@ class LandmarkTask(Task):
             nmes = metrics.nme(geometry.apply_affines(A, pred), geometry.apply_affines(A, gt), self.schema)
             rep = metrics.landmark_report(nmes)
             out.update(nme=rep["nme"], nme_median=rep["nme_median"], fr=rep["fr"], auc=rep["auc"])
-        if "face_logits" in self._net.outputs:
+        if self.face_head:
             logits = outputs[1]
             cls = metrics.classification_report(logits[:, 1] > logits[:, 0], face)
             out.update(face_acc=cls["accuracy"], face_acc_pos=cls["positives"], face_acc_neg=cls["negatives"])
@@ -97,11 +111,11 @@ class LandmarkTask(Task):
     def export_meta(self, args, net):
         outputs = [{"name": "landmarks", "shape": [2 * self.schema.num_points],
                     "unit": "share of the input side; x, y per point (multiply by the input size for crop px)"}]
-        if "face_logits" in net.outputs:
+        if self.face_head:
             outputs.append({"name": "face_prob", "shape": [2], "unit": "softmax over [non-face, face]"})
         return {"task": "landmarks", "schema": self.schema.name, "model": args.model,
                 "input": {"name": "data", "shape": [1, self.channels, self.size, self.size],
-                          "colour": "gray" if self.channels == 1 else "bgr", "value_range": [0, 255],
+                          "color": "gray" if self.channels == 1 else "bgr", "value_range": [0, 255],
                           "layout": "NCHW"},
                 "outputs": outputs, "crop": self.archive_meta.get("crop"),
                 "source_format": self.archive_meta.get("source_format")}

@@ -1,16 +1,15 @@
 """The training loop every task shares.
 
-A *task* (landmarks, gaze, ...) says how to build its datasets, network,
-loss and metrics; ``fit`` does the rest: devices (``--gpu_ids``, batches
-through ``split_and_load(even_split=False)``), hybridized network, Trainer
-(SGD or Adam, step or cosine schedule with warm-up, local or distributed
-kvstore), a validation pass each epoch, best-checkpoint selection, resume,
-finetuning with frozen layers, and the run directory of DESIGN.md:
-``args.json``, ``train.log``, ``metrics.csv``, ``last.params``/``last.states``,
-``best.params``, ``curves.png`` and the export (``model-*``).
+A task (``train.task``) says how to build its datasets, network, loss and metrics; ``fit`` trains it:
+devices (``--gpu_ids``, batches through ``split_and_load(even_split=False)``), hybridized network,
+Trainer (SGD or Adam, step, cosine or constant schedule with warm-up, local or distributed kvstore), a
+validation pass each epoch, best-checkpoint selection, resume, finetuning with frozen layers, and the run
+directory of DESIGN.md: ``args.json``, ``train.log``, ``metrics.csv``, ``last.params``/``last.states``,
+``best.params``, ``curves.png``.  The entry scripts export the best network afterwards (``train.export``).
 """
 import argparse
 import csv
+import glob
 import hashlib
 import json
 import logging
@@ -23,9 +22,9 @@ import numpy as np
 
 from recordio import devices
 from recordio.schema import PROJECT_VERSION
+from train.task import RUN_ARGS, warm_up
 
 log = logging.getLogger("train")
-
 
 def add_common_args(ap):
     g = ap.add_argument_group("training loop")
@@ -39,7 +38,8 @@ def add_common_args(ap):
     g.add_argument("--lr", type=float, default=1e-3)
     g.add_argument("--wd", type=float, default=1e-4)
     g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--lr_mode", choices=("step", "cosine"), default="cosine")
+    g.add_argument("--lr_mode", choices=("step", "cosine", "constant"), default="cosine",
+                   help="constant: --lr throughout (after any warm-up), as PFLD's fixed Adam 1e-4")
     g.add_argument("--lr_steps", default="", help="step mode: epochs at which the rate drops, e.g. 20,30")
     g.add_argument("--lr_factor", type=float, default=0.1)
     g.add_argument("--warmup_epochs", type=float, default=1.0)
@@ -47,65 +47,20 @@ def add_common_args(ap):
     g.add_argument("--kvstore", default="device", choices=("local", "device", "dist_sync", "dist_device_sync",
                                                            "dist_async", "nccl"))
     g.add_argument("--resume", action="store_true", help="continue the run in --out from last.params")
+    g.add_argument("--overwrite", action="store_true", help="start again in an --out that holds a run, replacing it")
     g.add_argument("--finetune", help="start from these params (missing/extra names allowed)")
+    g.add_argument("--pretrained", nargs="?", const="", metavar="PATH",
+                   help="start the network's gluoncv backbone(s) from ImageNet weights, with the input normalisation "
+                        "they expect: from gluoncv's local model store (~/.mxnet/models, or $MXNET_HOME/models), or "
+                        "PATH (a .params file or a store folder); nothing is downloaded"),
     g.add_argument("--freeze", default="", help="regex of parameter names not to train (with --finetune)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0,
+                   help="seeds the initialisation, the sample order and every sample's augmentation")
     g.add_argument("--log_interval", type=int, default=20, help="batches between log lines")
     g.add_argument("--max_batches", type=int, default=0, help="stop each epoch after this many batches (tests)")
     g.add_argument("--no_hybridize", action="store_true")
     g.add_argument("--no_export", action="store_true")
     return ap
-
-
-class Task:
-    """What differs between tasks.  Subclasses implement every method."""
-
-    name = "task"
-    metric = "loss"  # the validation metric that picks the best epoch
-    lower_is_better = True
-
-    layout = None  # the archives' LabelLayout
-
-    def datasets(self, args, part_index, num_parts):
-        """(train dataset or None, val dataset or None), transformed to (uint8 CHW, label)."""
-        from recordio.dataset import RecordDataset
-        if getattr(self, "_net", None) is None:
-            self.network(args)
-        train = RecordDataset(args.train, self._transform(True), part_index, num_parts) if args.train else None
-        val = RecordDataset(args.val, self._transform(False)) if args.val else None
-        return train, val
-
-    def _transform(self, train):
-        """The train or validation transform (a callable (image, label) -> (data, label))."""
-        raise NotImplementedError
-
-    def _field(self, label, name):
-        """One label field of a batch (NDArray (N, width) -> (N, length))."""
-        off, n = self.layout.offsets[name]
-        return label.slice_axis(axis=1, begin=off, end=off + n)
-
-    def network(self, args):
-        raise NotImplementedError
-
-    def init_network(self, net, train_ds):
-        """Adjust a freshly initialised network to the training data (default: nothing)."""
-
-    def loss(self, outputs, label):
-        """Per-sample loss NDArray (N,) from the network outputs (tuple) and the label batch."""
-        raise NotImplementedError
-
-    def evaluate(self, outputs, labels):
-        """Metrics dict from numpy outputs (list, one array per network output) and labels."""
-        raise NotImplementedError
-
-    def export_meta(self, args, net):
-        raise NotImplementedError
-
-    calibrates = False  # True: after training, ``calibrate`` fits settings of the best network on validation
-
-    def calibrate(self, net, outputs, labels):
-        """Fit post-training settings of ``net`` on the validation outputs; a dict of what changed."""
-        raise NotImplementedError
 
 
 def setup_logging(run_dir, filename="train.log"):
@@ -140,7 +95,7 @@ def write_args(args, run_dir):
     info["versions"] = {"project": PROJECT_VERSION, "mxnet": mx.__version__, "numpy": np.__version__,
                         "python": sys.version.split()[0]}
     info["archive_meta_sha256"] = {"train": _digest(args.train), "val": _digest(args.val)}
-    with open(os.path.join(run_dir, "args.json"), "w") as f:
+    with open(os.path.join(run_dir, RUN_ARGS), "w") as f:
         json.dump(info, f, indent=1, default=str)
 
 
@@ -148,6 +103,11 @@ def lr_scheduler(args, steps_per_epoch):
     import mxnet as mx
     warm = int(args.warmup_epochs * steps_per_epoch)
     total = max(args.epochs * steps_per_epoch, warm + 1)
+    if args.lr_mode == "constant":
+        if not warm:
+            return None
+        return mx.lr_scheduler.FactorScheduler(step=total + 1, factor=1.0, base_lr=args.lr, warmup_steps=warm,
+                                               warmup_begin_lr=args.lr * 0.01)
     if args.lr_mode == "cosine":
         return mx.lr_scheduler.CosineScheduler(max_update=total, base_lr=args.lr, final_lr=args.lr * 1e-3,
                                                warmup_steps=warm, warmup_begin_lr=args.lr * 0.01)
@@ -187,201 +147,279 @@ def predict(net, loader, ctx):
     return [np.concatenate(o) for o in outs], np.concatenate(labels)
 
 
+RUN_FILES = ("args.json", "state.json", "metrics.csv", "train.log", "last.params", "last.states", "best.params",
+             "best_metrics.json", "curves.png", "model-symbol.json", "model-0000.params", "model-meta.json")
+
+
+class EpochSampler:
+    """Indices of a shard in a fresh order every epoch, given as ``epoch * n + index`` so that the dataset
+    knows the epoch of each sample (``RecordDataset(seed=...)``); epoch e's order is drawn from (seed, e)."""
+
+    def __init__(self, length, seed, epoch=0):
+        self.length, self.seed, self.epoch = length, tuple(seed), epoch
+
+    def __iter__(self):
+        order = np.random.default_rng([*self.seed, self.epoch, 0x5A3]).permutation(self.length)
+        base = self.epoch * self.length
+        self.epoch += 1
+        return iter((base + order).tolist())
+
+    def __len__(self):
+        return self.length
+
+
+def train_loader(dataset, batch, workers, seed, epoch=0):
+    """The training DataLoader: batches in the seeded order of ``EpochSampler``, the last partial batch
+    rolled over into the next epoch."""
+    from mxnet import gluon
+    sampler = gluon.data.BatchSampler(EpochSampler(len(dataset), seed, epoch), batch, "rollover")
+    return gluon.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers, thread_pool=False)
+
+
+def claim_run_dir(args):
+    """Stop when ``--out`` already holds a run, unless ``--resume`` (continue it) or ``--overwrite`` (whose
+    run files are removed first)."""
+    if not os.path.exists(os.path.join(args.out, RUN_ARGS)):
+        return
+    if args.overwrite:
+        for path in [os.path.join(args.out, f) for f in RUN_FILES] + \
+                glob.glob(os.path.join(args.out, "train-worker*.log")) + \
+                glob.glob(os.path.join(args.out, "last-worker*.params")):
+            if os.path.exists(path):
+                os.remove(path)
+    elif not args.resume:
+        raise SystemExit("error: %s already holds a run (%s); pass --resume to continue it or --overwrite to "
+                         "replace it" % (args.out, RUN_ARGS))
+
+
+class Fitted:
+    """What ``fit`` returns: the network (holding the last epoch's weights, or the calibrated best ones),
+    the best epoch's metrics and this process's rank (exports are rank 0's)."""
+
+    def __init__(self, net, metrics, rank):
+        self.net, self.metrics, self.rank = net, metrics, rank
+
+
 def fit(task, args):
-    """Train ``task`` as ``args`` say; returns the best validation metrics."""
-    import mxnet as mx
-    from mxnet import autograd, gluon
+    """Train ``task`` as ``args`` say; returns a ``Fitted``."""
+    run = _Run(task, args)
+    net = run.initialise()
+    trainer = run.build_trainer(net)
+    for epoch in range(run.start_epoch, args.epochs):
+        row = run.one_epoch(net, trainer, epoch)
+        run.checkpoint(net, trainer, epoch, row)
+    return run.finish(net)
 
-    run_dir = args.out
-    kv, rank, num_workers = _kvstore(args)
-    setup_logging(run_dir, "train.log" if rank == 0 else "train-worker%d.log" % rank)
-    ctx = devices.contexts(args.gpu_ids)
-    mx.random.seed(args.seed + rank)
-    np.random.seed(args.seed + rank)
-    if rank == 0:
-        write_args(args, run_dir)
-    log.info("task %s, model %s, devices %s, kvstore %s (worker %d of %d)", task.name, getattr(args, "model", ""),
-             ctx, args.kvstore, rank, num_workers)
 
-    train_ds, val_ds = task.datasets(args, rank, num_workers)
-    workers = os.cpu_count() if args.num_workers is None else args.num_workers
-    batch = args.batch_size * len(ctx)
-    train_loader = gluon.data.DataLoader(train_ds, batch_size=batch, shuffle=True, last_batch="rollover",
-                                         num_workers=workers, thread_pool=False)
-    val_loader = gluon.data.DataLoader(val_ds, batch_size=batch, shuffle=False, num_workers=workers) \
-        if val_ds is not None else None
-    steps = max(1, len(train_ds) // batch)
-    if args.max_batches:
-        steps = min(steps, args.max_batches)
+class _Run:
+    """The steps of ``fit``, in the order it calls them, sharing one run's state."""
 
-    net = task.network(args)
-    state_path = os.path.join(run_dir, "state.json")
-    start_epoch, best = 0, None
-    if args.resume and os.path.exists(state_path):
-        with open(state_path) as f:
-            state = json.load(f)
-        net.load_parameters(os.path.join(run_dir, "last.params"), ctx=ctx)
-        start_epoch, best = state["epoch"] + 1, state.get("best")
-        log.info("resumed from epoch %d", state["epoch"])
-    elif args.finetune:
-        net.initialize(mx.init.Xavier(magnitude=2), ctx=ctx)
-        _warm_up(net, ctx)
-        saved = set(mx.nd.load(args.finetune))
-        own = set(net._collect_params_with_prefix())
-        if not saved & own:
-            raise SystemExit("error: %s shares no parameter with %s (a checkpoint of another network?)"
-                             % (args.finetune, getattr(args, "model", "the network")))
-        net.load_parameters(args.finetune, ctx=ctx, allow_missing=True, ignore_extra=True)
-        log.info("finetuning from %s: %d of %d parameters loaded, %d new, %d in the file unused",
-                 args.finetune, len(saved & own), len(own), len(own - saved), len(saved - own))
-    else:
-        net.initialize(mx.init.Xavier(magnitude=2), ctx=ctx)
-        if train_ds is not None:
-            _warm_up(net, ctx)
-            task.init_network(net, train_ds)
-    frozen = []
-    if args.freeze:
-        pattern = re.compile(args.freeze)
-        for name, p in net.collect_params().items():
-            if pattern.search(name):
-                p.grad_req = "null"
-                frozen.append(name)
-        log.info("froze %d parameters matching %r", len(frozen), args.freeze)
-    if not args.no_hybridize:
-        net.hybridize(static_alloc=True, static_shape=False)
+    def __init__(self, task, args):
+        self.task, self.args = task, args
+        self.kv, self.rank, self.workers = _kvstore(args)
+        if self.rank == 0:
+            claim_run_dir(args)
+        setup_logging(args.out, "train.log" if self.rank == 0 else "train-worker%d.log" % self.rank)
+        self.ctx = devices.contexts(args.gpu_ids)
+        import mxnet as mx
+        mx.random.seed(args.seed + self.rank)
+        np.random.seed(args.seed + self.rank)
+        if self.rank == 0:
+            write_args(args, args.out)
+        log.info("task %s, model %s, devices %s, kvstore %s (worker %d of %d)", task.name, getattr(args, "model", ""),
+                 self.ctx, args.kvstore, self.rank, self.workers)
+        self.state_path = os.path.join(args.out, "state.json")
+        self.start_epoch, self.best = 0, None
+        self.resumed = args.resume and os.path.exists(self.state_path)
+        if self.resumed:
+            with open(self.state_path) as f:
+                state = json.load(f)
+            self.start_epoch, self.best = state["epoch"] + 1, state.get("best")
+        self._loaders()
+        csv_path = os.path.join(args.out, "metrics.csv")
+        self.history = _read_csv(csv_path) if args.resume else []
+        self.best_metrics = None
+        self.best_val = None  # the best epoch's validation outputs, kept for tasks that calibrate on them
 
-    opt = {"learning_rate": args.lr, "wd": args.wd}
-    schedule = lr_scheduler(args, steps)
-    if schedule is not None:
-        opt["lr_scheduler"] = schedule
-    if args.optimizer == "sgd":
-        opt["momentum"] = args.momentum
-    trainable = {k: v for k, v in net.collect_params().items() if v.grad_req != "null"}
-    trainer = gluon.Trainer(trainable, args.optimizer, opt, kvstore=kv)
-    if args.resume and start_epoch > 0 and os.path.exists(os.path.join(run_dir, "last.states")):
-        trainer.load_states(os.path.join(run_dir, "last.states"))
-        trainer._optimizer.num_update = start_epoch * steps  # the schedule continues where it stopped
-        trainer._optimizer.begin_num_update = start_epoch * steps
+    def _loaders(self):
+        from mxnet import gluon
+        a = self.args
+        self.train_ds, self.val_ds = self.task.datasets(a, self.rank, self.workers, seed=(a.seed, self.rank))
+        workers = os.cpu_count() if a.num_workers is None else a.num_workers
+        self.batch = a.batch_size * len(self.ctx)
+        self.train_loader = train_loader(self.train_ds, self.batch, workers, (a.seed, self.rank), self.start_epoch)
+        self.val_loader = gluon.data.DataLoader(self.val_ds, batch_size=self.batch, shuffle=False,
+                                                num_workers=workers) if self.val_ds is not None else None
+        self.steps = max(1, len(self.train_ds) // self.batch)
+        if a.max_batches:
+            self.steps = min(self.steps, a.max_batches)
 
-    csv_path = os.path.join(run_dir, "metrics.csv")
-    history = _read_csv(csv_path) if args.resume else []
-    best_metrics = None
-    best_val = None  # the best epoch's validation outputs, kept for tasks that calibrate on them
-    for epoch in range(start_epoch, args.epochs):
-        t0 = time.time()
-        total, n, wait = 0.0, 0, 0.0
-        tic = time.time()
-        it = iter(train_loader)
-        for i in range(steps):
+    def initialise(self):
+        """The network: resumed from last.params, started from --finetune's parameters, or initialised afresh
+        (then adjusted to the training data by the task); frozen layers; hybridized."""
+        import mxnet as mx
+        a, task, ctx = self.args, self.task, self.ctx
+        net = task.network(a)
+        if self.resumed:
+            net.load_parameters(os.path.join(a.out, "last.params"), ctx=ctx)
+            log.info("resumed from epoch %d", self.start_epoch - 1)
+        elif a.finetune:
+            net.initialize(mx.init.Xavier(magnitude=2), ctx=ctx)
+            warm_up(net, ctx, task.input_shape)
+            saved = set(mx.nd.load(a.finetune))
+            own = set(net._collect_params_with_prefix())
+            if not saved & own:
+                raise SystemExit("error: %s shares no parameter with %s (a checkpoint of another network?)"
+                                 % (a.finetune, getattr(a, "model", "the network")))
+            net.load_parameters(a.finetune, ctx=ctx, allow_missing=True, ignore_extra=True)
+            log.info("finetuning from %s: %d of %d parameters loaded, %d new, %d in the file unused",
+                     a.finetune, len(saved & own), len(own), len(own - saved), len(saved - own))
+        else:
+            net.initialize(mx.init.Xavier(magnitude=2), ctx=ctx)
+            warm_up(net, ctx, task.input_shape)
+            if a.pretrained is not None:
+                from symbols.common import load_imagenet
+                loaded = load_imagenet(net, a.pretrained or None)
+                log.info("ImageNet weights: %s", ", ".join("%s (%d arrays)" % kv for kv in loaded.items()))
+            task.init_network(net, self.train_ds)
+        if a.freeze:
+            pattern = re.compile(a.freeze)
+            frozen = [name for name, p in net.collect_params().items() if pattern.search(name)]
+            for name in frozen:
+                net.collect_params()[name].grad_req = "null"
+            log.info("froze %d parameters matching %r", len(frozen), a.freeze)
+        if not a.no_hybridize:
+            net.hybridize(static_alloc=True, static_shape=False)
+        return net
+
+    def build_trainer(self, net):
+        """The Trainer over the trainable parameters; a resumed run restores the optimizer's saved state
+        (its update count, so the schedule continues where it stopped)."""
+        from mxnet import gluon
+        a = self.args
+        opt = {"learning_rate": a.lr, "wd": a.wd}
+        schedule = lr_scheduler(a, self.steps)
+        if schedule is not None:
+            opt["lr_scheduler"] = schedule
+        if a.optimizer == "sgd":
+            opt["momentum"] = a.momentum
+        trainable = {k: v for k, v in net.collect_params().items() if v.grad_req != "null"}
+        trainer = gluon.Trainer(trainable, a.optimizer, opt, kvstore=self.kv)
+        states = os.path.join(a.out, "last.states")
+        if self.resumed and os.path.exists(states):
+            trainer.load_states(states)
+        return trainer
+
+    def one_epoch(self, net, trainer, epoch):
+        """Train one epoch and validate; the epoch's metrics row."""
+        from mxnet import autograd, gluon
+        a, task, ctx = self.args, self.task, self.ctx
+        t0 = tic = time.time()
+        sums, n, wait = {}, 0, 0.0
+        it = iter(self.train_loader)
+        for i in range(self.steps):
             tw = time.time()
             try:
                 data, label = next(it)
             except StopIteration:
-                it = iter(train_loader)
+                it = iter(self.train_loader)
                 data, label = next(it)
             wait += time.time() - tw
             datas = gluon.utils.split_and_load(data, ctx, even_split=False)
             labels = gluon.utils.split_and_load(label, ctx, even_split=False)
             with autograd.record():
-                losses = []
+                parts = []
                 for x, y in zip(datas, labels):
                     out = net(x.astype("float32"))
-                    losses.append(task.loss(out if isinstance(out, (tuple, list)) else (out,), y))
+                    loss = task.loss(out if isinstance(out, (tuple, list)) else (out,), y)
+                    parts.append(loss if isinstance(loss, dict) else {"": loss})
+                losses = [sum(p.values()) for p in parts]
             autograd.backward(losses)
-            trainer.step(data.shape[0] * num_workers)  # dist kvstores sum the workers' gradients
-            total += sum(float(l.sum().asscalar()) for l in losses)
+            trainer.step(data.shape[0] * self.workers)  # dist kvstores sum the workers' gradients
+            for p in parts:
+                for name, value in p.items():
+                    sums[name] = sums.get(name, 0.0) + float(value.sum().asscalar())
             n += data.shape[0]
-            if args.log_interval and (i + 1) % args.log_interval == 0:
-                log.info("epoch %d batch %d/%d loss %.5f lr %.2e %.1f samples/s", epoch, i + 1, steps, total / n,
-                         trainer.learning_rate, n / (time.time() - tic))
+            if a.log_interval and (i + 1) % a.log_interval == 0:
+                log.info("epoch %d batch %d/%d loss %.5f lr %.2e %.1f samples/s", epoch, i + 1, self.steps,
+                         sum(sums.values()) / n, trainer.learning_rate, n / (time.time() - tic))
         train_time = time.time() - t0
-        row = {"epoch": epoch, "train_loss": total / max(n, 1), "lr": trainer.learning_rate,
-               "samples_per_s": n / max(train_time, 1e-9), "data_wait_share": wait / max(train_time, 1e-9)}
-        if val_loader is not None:
-            outs, labs = predict(net, val_loader, ctx)
-            row.update(task.evaluate(outs, labs))
+        row = {"epoch": epoch, "train_loss": sum(sums.values()) / max(n, 1)}
+        if len(sums) > 1 or "" not in sums:
+            row.update({"train_loss_" + name: v / max(n, 1) for name, v in sums.items()})
+        row.update({"lr": trainer.learning_rate, "samples_per_s": n / max(train_time, 1e-9),
+                    "data_wait_share": wait / max(train_time, 1e-9)})
+        self.val_outputs = None
+        if self.val_loader is not None:
+            self.val_outputs = predict(net, self.val_loader, ctx)
+            row.update(task.evaluate(*self.val_outputs))
+        row["_time"] = train_time
+        return row
+
+    def checkpoint(self, net, trainer, epoch, row):
+        """Save last.params/last.states, best.params when the metric improved, state.json and metrics.csv."""
+        a, task = self.args, self.task
+        train_time = row.pop("_time")
         metric = row.get(task.metric, row["train_loss"])
-        improved = best is None or (metric < best if task.lower_is_better else metric > best)
-        if rank == 0:
-            net.save_parameters(os.path.join(run_dir, "last.params"))
-            if not args.kvstore.startswith("dist"):  # with a distributed kvstore the servers hold the states
-                trainer.save_states(os.path.join(run_dir, "last.states"))
+        improved = self.best is None or (metric < self.best if task.lower_is_better else metric > self.best)
+        if self.rank == 0:
+            net.save_parameters(os.path.join(a.out, "last.params"))
+            if not a.kvstore.startswith("dist"):  # with a distributed kvstore the servers hold the states
+                trainer.save_states(os.path.join(a.out, "last.states"))
             if improved:
-                best = metric
-                best_metrics = dict(row)
-                net.save_parameters(os.path.join(run_dir, "best.params"))
-                if task.calibrates and val_loader is not None:
-                    best_val = (outs, labs)
-            with open(state_path, "w") as f:
-                json.dump({"epoch": epoch, "best": best, "metric": task.metric}, f)
-        history.append(row)
-        if rank == 0:
-            _write_csv(csv_path, history)
+                self.best = metric
+                self.best_metrics = dict(row)
+                net.save_parameters(os.path.join(a.out, "best.params"))
+                if task.calibrates and self.val_outputs is not None:
+                    self.best_val = self.val_outputs
+            with open(self.state_path, "w") as f:
+                json.dump({"epoch": epoch, "best": self.best, "metric": task.metric}, f)
+        self.history.append(row)
+        if self.rank == 0:
+            _write_csv(os.path.join(a.out, "metrics.csv"), self.history)
         log.info("epoch %d done in %.1fs: %s%s", epoch, train_time,
                  ", ".join("%s %.5g" % (k, v) for k, v in row.items() if isinstance(v, (int, float)) and k != "epoch"),
                  " (best)" if improved else "")
-    if rank > 0:  # every worker's final weights, to check that synchronous training kept them identical
-        net.save_parameters(os.path.join(run_dir, "last-worker%d.params" % rank))
-    if rank == 0:
-        if best_metrics is None and history:
-            best_metrics = history[-1]
-        best_path = os.path.join(run_dir, "best.params")
-        if task.calibrates and val_loader is not None and os.path.exists(best_path):
-            net.load_parameters(best_path, ctx=ctx)
+
+    def finish(self, net):
+        """Calibrate the best network where the task does (saved back to best.params), plot the curves and
+        write best_metrics.json; every worker but rank 0 saves its weights (identical under dist_sync)."""
+        a, task = self.args, self.task
+        if self.rank > 0:
+            net.save_parameters(os.path.join(a.out, "last-worker%d.params" % self.rank))
+            return Fitted(net, self.best_metrics, self.rank)
+        if self.best_metrics is None and self.history:
+            self.best_metrics = self.history[-1]
+        best_path = os.path.join(a.out, "best.params")
+        if task.calibrates and self.val_loader is not None and os.path.exists(best_path):
+            net.load_parameters(best_path, ctx=self.ctx)
             # a resumed run whose best epoch came before the resume has to predict them again
-            calibration = task.calibrate(net, *(best_val or predict(net, val_loader, ctx)))
+            calibration = task.calibrate(net, *(self.best_val or predict(net, self.val_loader, self.ctx)))
             net.save_parameters(best_path)
-            best_metrics = dict(best_metrics or {}, **calibration)
-            log.info("calibrated on the validation split: %s",
-                     ", ".join("%s %.4g" % kv for kv in calibration.items()))
-        _plot(history, os.path.join(run_dir, "curves.png"), task.metric)
-        if not args.no_export:
-            from train.export import export_run
-            export_run(task, args, net, run_dir, best_metrics)
-        with open(os.path.join(run_dir, "best_metrics.json"), "w") as f:
-            json.dump(best_metrics, f, indent=1)
-    return best_metrics
+            self.best_metrics = dict(self.best_metrics or {}, **calibration)
+            log.info("calibrated on the validation split: %s", ", ".join("%s %.4g" % kv for kv in calibration.items()))
+        _plot(self.history, os.path.join(a.out, "curves.png"), task.metric)
+        with open(os.path.join(a.out, "best_metrics.json"), "w") as f:
+            json.dump(self.best_metrics, f, indent=1)
+        return Fitted(net, self.best_metrics, self.rank)
 
 
-def load_trained(task, args):
-    """The network of a finished run with its parameters (``--params`` or OUT/best.params), on the CPU."""
-    import mxnet as mx
+def load_trained(task, args, ctx=None):
+    """The network of a finished run with its parameters (``--params`` or OUT/best.params), on ``ctx``
+    (default: the devices of ``--gpu_ids``)."""
+    ctx = ctx or devices.contexts(args.gpu_ids)
     net = task.network(args)
-    net.load_parameters(args.params or os.path.join(args.out, "best.params"), ctx=mx.cpu())
+    net.load_parameters(args.params or os.path.join(args.out, "best.params"), ctx=ctx)
     net.hybridize()
     return net
 
 
 def evaluate_val(task, net, args, batch_size):
     """``task``'s metrics of ``net`` on the ``--val`` archive (validation transform)."""
-    import mxnet as mx
     from mxnet import gluon
     _, val = task.datasets(argparse.Namespace(**{**vars(args), "train": None}), 0, 1)
-    outs, labels = predict(net, gluon.data.DataLoader(val, batch_size=batch_size), [mx.cpu()])
+    outs, labels = predict(net, gluon.data.DataLoader(val, batch_size=batch_size), devices.contexts(args.gpu_ids))
     return task.evaluate(outs, labels)
-
-
-def start_output_at(net, values):
-    """Start the one layer whose bias is as wide as ``values`` at ``values``: its bias is set to them and
-    its weights are redrawn at a tenth of the loop's Xavier(magnitude=2) scale (drawn afresh, not read
-    back and scaled).  Returns False, changing nothing, when no single layer has a bias that wide."""
-    import mxnet as mx
-    params = net.collect_params()
-    heads = [n for n, p in params.items() if n.endswith("bias") and p.shape == (len(values),)]
-    if len(heads) != 1:
-        return False
-    params[heads[0]].set_data(mx.nd.array(values, dtype="float32"))
-    weight = params[heads[0][:-len("bias")] + "weight"]
-    weight.initialize(mx.init.Xavier(magnitude=0.02), ctx=weight.list_ctx(), force_reinit=True)
-    return True
-
-
-def _warm_up(net, ctx):
-    """Run one forward so deferred shapes are known before loading parameters."""
-    import mxnet as mx
-    shape = getattr(net, "input_shape", None) or (net.input_channels, net.input_size, net.input_size)
-    x = mx.nd.zeros((1,) + tuple(shape), ctx=ctx[0])
-    net(x)
 
 
 def _read_csv(path):
@@ -421,7 +459,3 @@ def _plot(history, path, metric):
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
-
-
-def common_parser(description):
-    return add_common_args(argparse.ArgumentParser(description=description))

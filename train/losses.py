@@ -68,16 +68,19 @@ class PFLDLoss(Loss):
 
 
 class MaskedFaceLoss(Loss):
-    """Stage 3: weighted cross-entropy on face / non-face plus a landmark loss only positives add to.
+    """Stage 3, as the course defines it: ``a * landmark + b * classification``, returned as the two terms.
 
-    ``loss = ce_weight * w_y * CE(logits, y) + y * lmk / max(share of positives, 1/N)``
-    with ``w_1 = pos_weight``, ``w_0 = neg_weight``.
+    ``landmark = a * y * lmk / max(share of positives, 1/1024)`` (only faces add to it; dividing by their
+    share keeps its scale whatever the share of non-face crops in the batch) and
+    ``classification = b * w_y * CE(logits, y)`` with ``w_1 = pos_weight``, ``w_0 = neg_weight``.
     """
 
-    def __init__(self, landmark_loss, pos_weight=1.0, neg_weight=1.0, ce_weight=1.0, batch_axis=0, **kwargs):
+    def __init__(self, landmark_loss, pos_weight=1.0, neg_weight=1.0, landmark_weight=1.0, face_weight=1.0,
+                 batch_axis=0, **kwargs):
         super().__init__(None, batch_axis, **kwargs)
         self.landmark_loss = landmark_loss
-        self.pos_weight, self.neg_weight, self.ce_weight = pos_weight, neg_weight, ce_weight
+        self.pos_weight, self.neg_weight = pos_weight, neg_weight
+        self.landmark_weight, self.face_weight = landmark_weight, face_weight
 
     def hybrid_forward(self, F, pred, target, logits, face):
         logp = F.log_softmax(logits, axis=-1)
@@ -85,4 +88,4 @@ class MaskedFaceLoss(Loss):
         w = face * self.pos_weight + (1 - face) * self.neg_weight
         share = F.maximum(F.mean(face), 1.0 / 1024)
         lmk = self.landmark_loss(pred, target) * face
-        return self.ce_weight * w * ce + F.broadcast_div(lmk, share)
+        return self.landmark_weight * F.broadcast_div(lmk, share), self.face_weight * w * ce

@@ -20,6 +20,8 @@ from recordio.devices import use_all_cores  # noqa: E402
 use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 
 from train import gaze_task, loop  # noqa: E402
+from train.export import export_run  # noqa: E402
+from train.task import take_run_args  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -37,12 +39,7 @@ def parse_args(argv=None):
 
 
 def test(args):
-    saved = os.path.join(args.out, "args.json")
-    if os.path.exists(saved):
-        with open(saved) as f:
-            old = json.load(f)
-        for k in ("model", "head_size", "eye_size", "input_size", "backbone"):
-            setattr(args, k, old.get(k, getattr(args, k)))
+    take_run_args(args, args.out, gaze_task.GazeTask.network_args)
     task = gaze_task.GazeTask(args)
     net = loop.load_trained(task, args)
     result = loop.evaluate_val(task, net, args, batch_size=32)
@@ -53,7 +50,11 @@ def test(args):
 def main(argv=None):
     args = parse_args(argv)
     if args.phase == "train":
-        return loop.fit(gaze_task.GazeTask(args), args)
+        task = gaze_task.GazeTask(args)
+        fitted = loop.fit(task, args)
+        if fitted.rank == 0 and not args.no_export:
+            export_run(task, args, fitted.net, args.out, fitted.metrics)
+        return fitted.metrics
     return test(args)
 
 

@@ -20,6 +20,8 @@ from recordio.devices import use_all_cores  # noqa: E402
 use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 
 from train import landmark_task, loop  # noqa: E402
+from train.export import export_run  # noqa: E402
+from train.task import take_run_args  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -30,6 +32,9 @@ def parse_args(argv=None):
     ap.add_argument("--image", help="predict: a photo")
     ap.add_argument("--box", help="predict: face box x1,y1,x2,y2 in photo px (default: the whole photo)")
     ap.add_argument("--draw", help="predict: where to write the photo with the points (default OUT/predict.jpg)")
+    ap.add_argument("--face_threshold", type=float, default=0.5,
+                    help="predict, stage 3: below this face_score the crop is non-face and gets no points")
+    ap.add_argument("--keep_nonfaces", action="store_true", help="predict, stage 3: give points for non-faces too")
     loop.add_common_args(ap)
     landmark_task.add_args(ap)
     ap.set_defaults(task_name="landmarks")
@@ -42,12 +47,8 @@ def parse_args(argv=None):
 
 
 def _load(args):
-    saved = os.path.join(args.out, "args.json")
-    if os.path.exists(saved) and args.phase in ("test", "predict"):
-        with open(saved) as f:
-            for k, v in json.load(f).items():
-                if k in ("model", "channels", "train") and (getattr(args, k, None) in (None, "course_stage1")):
-                    setattr(args, k, v)
+    """The task and trained network of the run in ``--out`` (its network as it was trained)."""
+    take_run_args(args, args.out, landmark_task.LandmarkTask.network_args + ("train",))
     task = landmark_task.LandmarkTask(args)
     return task, loop.load_trained(task, args)
 
@@ -60,6 +61,8 @@ def test(args):
 
 
 def predict(args):
+    """Points of one face of one photo in photo pixels; a stage-3 model's face_score, and no points when it
+    judges the crop non-face (below --face_threshold) unless --keep_nonfaces."""
     import cv2
     import mxnet as mx
     import numpy as np
@@ -71,26 +74,39 @@ def predict(args):
     h, w = img.shape[:2]
     box = [float(v) for v in args.box.split(",")] if args.box else [0, 0, w, h]
     crop_box = geometry.crop_box_from_recipe(box, (w, h), task.archive_meta.get("crop"))
-    to_crop = geometry.box_to_crop_affine(crop_box, net.input_size, net.input_size)
-    crop = geometry.warp(img, to_crop, net.input_size, net.input_size)
-    if net.input_channels == 1:
+    to_crop = geometry.box_to_crop_affine(crop_box, task.size, task.size)
+    crop = geometry.warp(img, to_crop, task.size, task.size)
+    if task.channels == 1:
         crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[:, :, None]
-    x = mx.nd.array(crop.transpose(2, 0, 1)[None].astype(np.float32))
-    out = net(x)
-    pts = out[0].asnumpy().reshape(-1, 2) * net.input_size
-    photo = geometry.apply_affine(geometry.invert_affine(to_crop), pts)
+    ctx = net.collect_params().list_ctx()[0]
+    out = net(mx.nd.array(crop.transpose(2, 0, 1)[None].astype(np.float32), ctx=ctx))
+    result = {"image": args.image, "box": box}
+    if task.face_head:
+        result["face_score"] = round(float(mx.nd.softmax(out[1])[0, 1].asscalar()), 4)
+    photo = geometry.apply_affine(geometry.invert_affine(to_crop), out[0].asnumpy().reshape(-1, 2) * task.size)
+    if task.face_head and result["face_score"] < args.face_threshold and not args.keep_nonfaces:
+        print(json.dumps(result))
+        print("no points: face_score %.3f is below --face_threshold %g (the crop is judged non-face; "
+              "--keep_nonfaces keeps them)" % (result["face_score"], args.face_threshold))
+        return result
+    result["points"] = np.round(photo, 2).tolist()
     geometry.draw_points(img, photo, (0, 255, 0))
     path = args.draw or os.path.join(args.out, "predict.jpg")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     cv2.imwrite(path, img)
+    print(json.dumps(result))
     print("points drawn on %s -> %s" % (args.image, path))
-    return photo
+    return result
 
 
 def main(argv=None):
     args = parse_args(argv)
     if args.phase in ("train", "finetune"):
-        return loop.fit(landmark_task.LandmarkTask(args), args)
+        task = landmark_task.LandmarkTask(args)
+        fitted = loop.fit(task, args)
+        if fitted.rank == 0 and not args.no_export:
+            export_run(task, args, fitted.net, args.out, fitted.metrics)
+        return fitted.metrics
     if args.phase == "test":
         return test(args)
     return predict(args)

@@ -1,0 +1,139 @@
+"""What a task is, which tasks exist, and the pieces the loop, the export and the tasks share.
+
+A *task* (landmarks, gaze) says how to build its datasets, network, loss and metrics; ``train.loop.fit``
+trains it and ``train.export`` exports it.  Both import this module; neither imports the other, and the
+tasks import neither.  A run directory's ``args.json`` is read back here, by ``read_run_args``, only.
+"""
+import argparse
+import json
+import os
+
+RUN_ARGS = "args.json"
+RUN_ONLY = ("versions", "archive_meta_sha256")  # what args.json records beside the arguments
+
+
+class Task:
+    """What differs between tasks.
+
+    A task knows its network's input when it is made (from its arguments and the archive's meta):
+    ``input_shape`` (C, H, W).  Subclasses implement every method that raises NotImplementedError.
+    """
+
+    name = "task"
+    metric = "loss"  # the validation metric that picks the best epoch
+    lower_is_better = True
+    layout = None  # the archives' LabelLayout
+    network_args = ("model",)  # the arguments that build the network: test and export phases take them from the run
+
+    def datasets(self, args, part_index, num_parts, seed=None):
+        """(train dataset or None, val dataset or None), transformed to (uint8 CHW, label).
+
+        ``seed`` (not None) gives every training sample its own augmentation stream, derived from
+        (seed, epoch, sample): the same seed draws the same batches for any number of loader workers.
+        """
+        from recordio.dataset import RecordDataset
+        train = RecordDataset(args.train, self.transform(True), part_index, num_parts, seed=seed) if args.train else None
+        val = RecordDataset(args.val, self.transform(False)) if args.val else None
+        return train, val
+
+    def transform(self, train):
+        """The train or validation transform (a callable (image, label[, rng]) -> (data, label))."""
+        raise NotImplementedError
+
+    def field(self, label, name):
+        """One label field of a batch (NDArray (N, width) -> (N, length))."""
+        off, n = self.layout.offsets[name]
+        return label.slice_axis(axis=1, begin=off, end=off + n)
+
+    def network(self, args):
+        raise NotImplementedError
+
+    def init_network(self, net, train_ds):
+        """Adjust a freshly initialised network to the training data (default: nothing)."""
+
+    def loss(self, outputs, label):
+        """Per-sample loss (N,) from the network outputs (tuple) and the label batch, or a dict of named
+        parts (each (N,)) whose sum is the loss; the loop logs each part."""
+        raise NotImplementedError
+
+    def evaluate(self, outputs, labels):
+        """Metrics dict from numpy outputs (list, one array per network output) and labels."""
+        raise NotImplementedError
+
+    def export_meta(self, args, net):
+        raise NotImplementedError
+
+    calibrates = False  # True: after training, ``calibrate`` fits settings of the best network on validation
+
+    def calibrate(self, net, outputs, labels):
+        """Fit post-training settings of ``net`` on the validation outputs; a dict of what changed."""
+        raise NotImplementedError
+
+
+def make_task(name, args):
+    """The task called ``name`` for ``args``."""
+    if name == "landmarks":
+        from train.landmark_task import LandmarkTask
+        return LandmarkTask(args)
+    if name == "gaze":
+        from train.gaze_task import GazeTask
+        return GazeTask(args)
+    raise ValueError("unknown task %r (landmarks, gaze)" % name)
+
+
+def network_kwargs(args):
+    """Constructor arguments every task adds for its network: ImageNet's input normalisation when the
+    network starts from ImageNet weights (``--pretrained``)."""
+    from symbols import model_defaults
+    if getattr(args, "pretrained", None) is None:
+        return {}
+    if "norm" not in model_defaults(args.model):
+        raise SystemExit("error: --pretrained: %s has no gluoncv backbone to start from ImageNet weights" % args.model)
+    return {"norm": "imagenet"}
+
+
+def read_run_args(run_dir):
+    """The arguments a run was trained with, from ``RUN_DIR/args.json``, as a Namespace."""
+    path = os.path.join(run_dir, RUN_ARGS)
+    try:
+        with open(path) as f:
+            saved = json.load(f)
+    except FileNotFoundError:
+        raise SystemExit("error: %s not found: %s is not a training run directory" % (path, run_dir))
+    except json.JSONDecodeError as e:
+        raise SystemExit("error: %s is not valid JSON: %s" % (path, e))
+    return argparse.Namespace(**{k: v for k, v in saved.items() if k not in RUN_ONLY})
+
+
+def take_run_args(args, run_dir, keys):
+    """Set ``keys`` of ``args`` from the run in ``run_dir`` (those it was trained with); returns ``args``.
+    A run without args.json leaves ``args`` as given."""
+    if not os.path.exists(os.path.join(run_dir, RUN_ARGS)):
+        return args
+    saved = vars(read_run_args(run_dir))
+    for k in keys:
+        if k in saved:
+            setattr(args, k, saved[k])
+    return args
+
+
+def warm_up(net, ctx, shape):
+    """Run one forward pass on zeros of ``shape`` (C, H, W) so deferred shapes are known (before loading or
+    exporting parameters)."""
+    import mxnet as mx
+    net(mx.nd.zeros((1,) + tuple(shape), ctx=ctx[0] if isinstance(ctx, (list, tuple)) else ctx))
+
+
+def start_output_at(net, values):
+    """Start the one layer whose bias is as wide as ``values`` at ``values``: its bias is set to them and
+    its weights are redrawn at a tenth of the loop's Xavier(magnitude=2) scale (drawn afresh, not read
+    back and scaled).  Returns False, changing nothing, when no single layer has a bias that wide."""
+    import mxnet as mx
+    params = net.collect_params()
+    heads = [n for n, p in params.items() if n.endswith("bias") and p.shape == (len(values),)]
+    if len(heads) != 1:
+        return False
+    params[heads[0]].set_data(mx.nd.array(values, dtype="float32"))
+    weight = params[heads[0][:-len("bias")] + "weight"]
+    weight.initialize(mx.init.Xavier(magnitude=0.02), ctx=weight.list_ctx(), force_reinit=True)
+    return True
