@@ -41,7 +41,7 @@ def main(argv=None):
         make_rec.main(["course21", os.path.join(work, "c21", "I"), "--out", os.path.join(work, "rc21"),
                        "--test_ratio", "0"])
         write_wflw(os.path.join(work, "w"), 400, seed=0, jobs=os.cpu_count(), test_ratio=0)
-        make_rec.main(["wflw", "--annotations", os.path.join(work, "w", "WFLW_annotations",
+        make_rec.main(["wflw", os.path.join(work, "w", "WFLW_annotations",
                                                               "list_98pt_rect_attr_train_test",
                                                               "list_98pt_rect_attr_train.txt"),
                        "--images", os.path.join(work, "w", "WFLW_images"), "--out", os.path.join(work, "rw")])

@@ -22,7 +22,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from recordio import geometry, labelfiles  # noqa: E402
+from recordio import devices, geometry, labelfiles  # noqa: E402
 
 READERS = {"course21": labelfiles.read_course21, "wflw": labelfiles.read_wflw, "coco": labelfiles.read_coco}
 
@@ -32,13 +32,17 @@ def parse_args(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True, help="export prefix, e.g. RUN_DIR/model")
     ap.add_argument("--labels", required=True, help="label file with the face boxes")
-    ap.add_argument("--format", required=True, choices=sorted(READERS))
+    ap.add_argument("--format", required=True, choices=sorted(READERS), help="the label file's format")
     ap.add_argument("--images", help="image folder (default: beside the label file)")
     ap.add_argument("--out", required=True, help="JSON Lines output")
     ap.add_argument("--draw", help="folder for the photos with predicted points drawn")
     ap.add_argument("--batch_size", type=int, default=32)
     ap.add_argument("--flip", action="store_true", help="landmarks: average with the mirrored crop's prediction")
+    ap.add_argument("--face_threshold", type=float, default=0.5,
+                    help="stage-3 models: below this face_score the crop is judged non-face and the line has no points")
+    ap.add_argument("--keep_nonfaces", action="store_true", help="stage-3 models: give points for non-faces too")
     ap.add_argument("--mkldnn", action="store_true")
+    ap.add_argument("--gpu_ids", default="", help="e.g. 0,1; empty = CPU (batches are split across the devices)")
     return ap.parse_args(argv)
 
 
@@ -57,7 +61,7 @@ def crops_for(img, boxes, predictor, recipe):
 def main(argv=None):
     args = parse_args(argv)
     from deploy.predictor import Predictor
-    predictor = Predictor(args.model, mkldnn=args.mkldnn, flip=args.flip)
+    predictor = Predictor(args.model, ctx=devices.contexts(args.gpu_ids), mkldnn=args.mkldnn, flip=args.flip)
     entries, errors = READERS[args.format](args.labels)
     for e in errors:
         print("skipped %s" % e, file=sys.stderr)
@@ -69,7 +73,7 @@ def main(argv=None):
             continue
         by_image.setdefault(e.image, []).append(e)
     recipe = predictor.meta.get("crop")
-    written = 0
+    written = nonfaces = 0
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as out:
         for name, faces in tqdm(by_image.items(), desc="predicting", unit="photo", mininterval=0.5):
@@ -86,19 +90,23 @@ def main(argv=None):
                     res.setdefault(k, []).append(v)
             res = {k: np.concatenate(v) for k, v in res.items()}
             for k, f in enumerate(faces):
-                pts = geometry.apply_affine(to_photo[k], res["landmarks"][k])
-                rec = {"image": name, "box": [round(float(v), 2) for v in f.box],
-                       "points": np.round(pts, 2).tolist()}
+                rec = {"image": name, "box": [round(float(v), 2) for v in f.box]}
                 if "face_prob" in res:
                     rec["face_score"] = round(float(res["face_prob"][k]), 4)
+                if "face_prob" not in res or args.keep_nonfaces or rec["face_score"] >= args.face_threshold:
+                    pts = geometry.apply_affine(to_photo[k], res["landmarks"][k])
+                    rec["points"] = np.round(pts, 2).tolist()
+                    if args.draw:
+                        geometry.draw_points(img, pts, (0, 255, 0))
+                else:
+                    nonfaces += 1
                 out.write(json.dumps(rec) + "\n")
                 written += 1
-                if args.draw:
-                    geometry.draw_points(img, pts, (0, 255, 0))
             if args.draw:
                 os.makedirs(args.draw, exist_ok=True)
                 cv2.imwrite(os.path.join(args.draw, os.path.basename(name)), img)
-    print("%d faces -> %s" % (written, args.out))
+    print("%d faces -> %s%s" % (written, args.out, " (%d judged non-face: no points, below --face_threshold %g)"
+                                % (nonfaces, args.face_threshold) if nonfaces else ""))
     return written
 
 

@@ -19,7 +19,7 @@ class Predictor:
     Parameters
     ----------
     prefix : path of the export without ``-symbol.json`` (e.g. ``RUN_DIR/model``).
-    ctx : MXNet context (default CPU).
+    ctx : MXNet context or a list of them (default CPU); a batch is split across several.
     mkldnn : fuse the graph with MXNet's MKLDNN subgraph backend (CPU; several times faster at batch 1).
     flip : landmark models: also run the mirrored batch and average it back (mirrored points move back
         and swap left/right by the schema's flip permutation); twice the work for a steadier answer.
@@ -36,7 +36,7 @@ class Predictor:
                                         % (prefix, suffix))
         with open(prefix + "-meta.json") as f:
             self.meta = json.load(f)
-        self.ctx = ctx or mx.cpu()
+        self.ctx = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx or mx.cpu()]
         inp = self.meta["input"]
         self.channels, self.size = inp["shape"][1], inp["shape"][2]
         with warnings.catch_warnings():  # imports cannot know the input's dtype until the first call
@@ -44,7 +44,7 @@ class Predictor:
             self.net = gluon.SymbolBlock.imports(prefix + "-symbol.json", [inp["name"]], prefix + "-0000.params",
                                                  ctx=self.ctx)
         if mkldnn:
-            self.net.optimize_for(mx.nd.zeros(tuple(inp["shape"]), ctx=self.ctx), backend="MKLDNN")
+            self.net.optimize_for(mx.nd.zeros(tuple(inp["shape"]), ctx=self.ctx[0]), backend="MKLDNN")
         self.net.hybridize(static_alloc=True)
         self.output_names = [o["name"] for o in self.meta["outputs"]]
         self.flip_perm = None
@@ -58,7 +58,7 @@ class Predictor:
     def raw(self, batch):
         """Network outputs (list of numpy arrays) for a (N, C, S, S) batch of raw pixels."""
         import mxnet as mx
-        x = mx.nd.array(np.asarray(batch, dtype=np.float32), ctx=self.ctx)
+        x = mx.nd.array(np.asarray(batch, dtype=np.float32))
         out = self._run(x)
         if self.flip_perm is None:
             return out
@@ -68,8 +68,12 @@ class Predictor:
         return [0.5 * (out[0] + pts.reshape(len(x), -1))] + [0.5 * (a + b) for a, b in zip(out[1:], mirrored[1:])]
 
     def _run(self, x):
-        out = self.net(x)
-        return [o.asnumpy() for o in (out if isinstance(out, (list, tuple)) else [out])]
+        from mxnet import gluon
+        parts = gluon.utils.split_and_load(x, self.ctx, even_split=False) if len(self.ctx) > 1 else \
+            [x.as_in_context(self.ctx[0])]
+        outs = [self.net(p) for p in parts]
+        outs = [o if isinstance(o, (list, tuple)) else [o] for o in outs]
+        return [np.concatenate([o[k].asnumpy() for o in outs]) for k in range(len(outs[0]))]
 
     def __call__(self, batch):
         """Named outputs; landmarks come back as (N, K, 2) crop pixels."""

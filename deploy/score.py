@@ -32,7 +32,7 @@ use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from recordio import geometry, labelfiles, metrics  # noqa: E402
+from recordio import devices, geometry, labelfiles, metrics  # noqa: E402
 from recordio.dataset import ArchiveReader, mean_shape  # noqa: E402
 from recordio.schema import GAZE_DATASETS, MC4, archive_tiles, gaze_dataset, get_schema  # noqa: E402
 from recordio.transforms import GazeTransform, LandmarkTransform  # noqa: E402
@@ -46,7 +46,12 @@ def parse_args(argv=None):
     ap.add_argument("--out", required=True, help="folder for summary.json and per_face.csv")
     ap.add_argument("--batch_size", type=int, default=64)
     ap.add_argument("--flip", action="store_true", help="landmarks: average with the mirrored crop's prediction")
+    ap.add_argument("--face_threshold", type=float, default=0.5,
+                    help="stage-3 models: a crop whose face_score is below this is judged non-face and gets no points; "
+                         "its face then counts as a failure (NME inf)")
+    ap.add_argument("--keep_nonfaces", action="store_true", help="stage-3 models: score the points of every face")
     ap.add_argument("--mkldnn", action="store_true", help="use the MKLDNN subgraph backend (CPU)")
+    ap.add_argument("--gpu_ids", default="", help="e.g. 0,1; empty = CPU (batches are split across the devices)")
     ap.add_argument("--baseline_train", help="training archive for the mean-shape / mean-gaze baseline")
     ap.add_argument("--submission", help="MC4: write the submission file (name, lo, la per image) here")
     return ap.parse_args(argv)
@@ -75,8 +80,12 @@ def run_batches(reader, transform, predict, batch_size):
     return [np.concatenate([o[k] for o in outs]) for k in range(len(outs[0]))], np.stack(labels)
 
 
-def score_landmarks(predictor, reader, batch_size=64, baseline=None):
-    """Per-face rows and the summary for a landmark archive."""
+def score_landmarks(predictor, reader, batch_size=64, baseline=None, face_threshold=None):
+    """Per-face rows and the summary for a landmark archive.
+
+    ``face_threshold`` (stage-3 models): faces whose face_score is below it get no points, as the course's
+    stage 3 answers, and count as failures (``metrics.UNANSWERED``); None scores every face's points.
+    """
     L = reader.layout
     schema = get_schema(reader.meta["schema"])
     tf = LandmarkTransform(schema, predictor.size, predictor.channels, train=False)
@@ -89,11 +98,17 @@ def score_landmarks(predictor, reader, batch_size=64, baseline=None):
     nmes = np.full(len(labels), np.nan)
     nmes[face] = metrics.nme(geometry.apply_affines(A[face], pred[face]), geometry.apply_affines(A[face], gt[face]),
                              schema)
-    summary = {"archive": reader.rec_path, "faces": int(face.sum()), "non_faces": int((~face).sum())}
-    summary.update(metrics.landmark_report(nmes[face], L.get(labels[face], "attributes")
+    gated = face_threshold is not None and not np.isnan(prob).all()
+    answered = prob >= face_threshold if gated else np.ones(len(labels), bool)
+    scored = np.where(answered, nmes, metrics.UNANSWERED)
+    summary = {"archive": reader.rec_path, "faces": int(face.sum()), "non_faces": int((~face).sum()),
+               "face_threshold": face_threshold if gated else None}
+    summary.update(metrics.landmark_report(scored[face], L.get(labels[face], "attributes")
                                            if reader.meta.get("source_format") == "wflw" else None))
+    if gated:
+        summary["non_faces_answered"] = int((answered & ~face).sum())  # non-face crops given points
     if not np.isnan(prob).all():
-        summary["face_classification"] = metrics.classification_report(prob > 0.5, face)
+        summary["face_classification"] = metrics.classification_report(prob >= (face_threshold or 0.5), face)
     if baseline is not None:
         base = np.repeat((baseline * predictor.size)[None], int(face.sum()), axis=0)
         b = metrics.nme(geometry.apply_affines(A[face], base), geometry.apply_affines(A[face], gt[face]), schema)
@@ -103,7 +118,7 @@ def score_landmarks(predictor, reader, batch_size=64, baseline=None):
         src = (reader.meta.get("sources") or [None] * len(labels))[int(reader.keys[i])] or {}
         rows.append({"key": int(reader.keys[i]), "image": src.get("image", ""), "line": src.get("line", ""),
                      "face": int(face[i]), "nme": "" if np.isnan(nmes[i]) else "%.6f" % nmes[i],
-                     "face_prob": "" if np.isnan(prob[i]) else "%.4f" % prob[i]})
+                     "face_score": "" if np.isnan(prob[i]) else "%.4f" % prob[i], "answered": int(answered[i])})
     return summary, rows
 
 
@@ -142,7 +157,7 @@ def write_submission(path, reader, outputs):
 def main(argv=None):
     args = parse_args(argv)
     from deploy.predictor import Predictor
-    predictor = Predictor(args.model, mkldnn=args.mkldnn, flip=args.flip)
+    predictor = Predictor(args.model, ctx=devices.contexts(args.gpu_ids), mkldnn=args.mkldnn, flip=args.flip)
     reader = ArchiveReader(args.archive)
     task = predictor.meta["task"]
     if task == "gaze" and reader.meta["task"] in {d.task for d in GAZE_DATASETS.values()}:
@@ -158,7 +173,8 @@ def main(argv=None):
             summary["submission"] = os.path.abspath(args.submission)
     elif task == "landmarks" and reader.meta["task"] == "landmarks":
         baseline = mean_shape(ArchiveReader(args.baseline_train)) if args.baseline_train else None
-        summary, rows = score_landmarks(predictor, reader, args.batch_size, baseline)
+        summary, rows = score_landmarks(predictor, reader, args.batch_size, baseline,
+                                        None if args.keep_nonfaces else args.face_threshold)
     else:
         raise SystemExit("error: %s is a %s model and %s a %s archive" % (args.model, task, args.archive,
                                                                           reader.meta["task"]))

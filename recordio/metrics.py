@@ -44,12 +44,21 @@ def auc(nmes, threshold=FAILURE_THRESHOLD):
     return float(np.mean(np.clip(1.0 - nmes / threshold, 0.0, None))) if nmes.size else float("nan")
 
 
+UNANSWERED = float("inf")  # the NME of a face that got no points (not detected, or judged non-face)
+
+
 def landmark_report(nmes, attributes=None):
-    """Mean/median NME, FR@0.1 and AUC@0.1, plus per WFLW attribute subset when given."""
+    """Mean/median NME, FR@0.1 and AUC@0.1, plus per WFLW attribute subset when given.
+
+    A face without an answer has NME ``UNANSWERED`` (inf): it counts as a failure in FR, adds 0 to AUC,
+    sits at the top of the median, and is left out of the mean (``nme`` is the mean over answered faces;
+    ``unanswered`` counts the others).
+    """
     nmes = np.asarray(nmes, dtype=np.float64)
-    out = {"count": int(nmes.size), "nme": float(nmes.mean()) if nmes.size else float("nan"),
+    answered = nmes[np.isfinite(nmes)]
+    out = {"count": int(nmes.size), "nme": float(answered.mean()) if answered.size else float("nan"),
            "nme_median": float(np.median(nmes)) if nmes.size else float("nan"),
-           "fr": failure_rate(nmes), "auc": auc(nmes)}
+           "fr": failure_rate(nmes), "auc": auc(nmes), "unanswered": int(nmes.size - answered.size)}
     if attributes is not None:
         attributes = np.asarray(attributes).reshape(len(nmes), -1)
         for k, name in enumerate(WFLW_ATTRIBUTES):

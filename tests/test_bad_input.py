@@ -116,7 +116,7 @@ def test_wflw_bad_lines(tmp_path, synth_wflw):
     ann = d / "list_98pt_rect_attr_train.txt"
     ann.write_text("\n".join(lines) + "\n")
     out = str(tmp_path / "o")
-    s = make_rec.main(["wflw", "--annotations", str(ann), "--images", str(d / "imgs"), "--out", out, "-j", "1"])
+    s = make_rec.main(["wflw", str(ann), "--images", str(d / "imgs"), "--out", out, "-j", "1"])
     assert s["train"]["written"] == 2 and s["train"]["rejected"] == 8
     _assert_named(_rejects(out), ann, {
         2: "expected 207 tokens", 3: "not a number", 4: "degenerate face box", 5: "image not found",

@@ -108,7 +108,7 @@ def test_wflw_synthetic_packs_clean_except_the_flagged_faces(tmp_path, synth_wfl
     ann = os.path.join(src, "WFLW_annotations", "list_98pt_rect_attr_train_test")
     out = str(tmp_path / "w")
     for split in ("train", "test"):
-        make_rec.main(["wflw", "--annotations", os.path.join(ann, "list_98pt_rect_attr_%s.txt" % split),
+        make_rec.main(["wflw", os.path.join(ann, "list_98pt_rect_attr_%s.txt" % split),
                        "--images", os.path.join(src, "WFLW_images"), "--out", out, "-j", "2"])
         expected = {t["line"] for t in truth if t["split"] == split and t["expect_reject"]}
         got = {int(l.split(":")[1]) for l in _rejects(os.path.join(out, split))}
@@ -121,7 +121,7 @@ def test_wflw_subset_selects_faces_with_the_attribute(tmp_path, synth_wflw):
     src, truth = synth_wflw
     ann = os.path.join(src, "WFLW_annotations", "list_98pt_rect_attr_train_test", "list_98pt_rect_attr_test.txt")
     out = str(tmp_path / "s")
-    make_rec.main(["wflw", "--annotations", ann, "--images", os.path.join(src, "WFLW_images"), "--out", out,
+    make_rec.main(["wflw", ann, "--images", os.path.join(src, "WFLW_images"), "--out", out,
                    "--subset", "pose", "-j", "1"])
     r = ArchiveReader(os.path.join(out, "test_pose"))
     attrs = np.stack([r.read(i, decode=False)[1][r.layout.slice("attributes")] for i in range(len(r))])
@@ -134,7 +134,7 @@ def test_wflw_augmented_repeats_keep_points_mapping_to_the_photo(tmp_path, synth
     src, truth = synth_wflw
     ann = os.path.join(src, "WFLW_annotations", "list_98pt_rect_attr_train_test", "list_98pt_rect_attr_train.txt")
     out = str(tmp_path / "r")
-    summary = make_rec.main(["wflw", "--annotations", ann, "--images", os.path.join(src, "WFLW_images"),
+    summary = make_rec.main(["wflw", ann, "--images", os.path.join(src, "WFLW_images"),
                              "--out", out, "--repeats", "2", "-j", "1"])
     assert summary["train"]["written"] == 3 * summary["train"]["faces"]
     r = ArchiveReader(os.path.join(out, "train"))
@@ -236,7 +236,7 @@ def test_mc4_head_tile_is_the_baselines_centre_crop_and_the_meta_says_so(tmp_pat
     from tools.packers.gaze import centre_crop
     src, _ = synth_mc4
     out = str(tmp_path / "m")
-    make_rec.main(["mc4", os.path.join(src, "train"), "--out", out, "-j", "1", "--format", "png"])
+    make_rec.main(["mc4", os.path.join(src, "train"), "--out", out, "-j", "1", "--encoding", "png"])
     r = ArchiveReader(os.path.join(out, "train"))
     assert r.meta["head_crop"] == 224
     img, _ = r.read(0)

@@ -89,7 +89,7 @@ def test_make_rec_euler_from_rendered_landmarks_within_3_degrees(tmp_path, synth
     src, truth = synth_wflw
     out = str(tmp_path / "w")
     ann = os.path.join(src, "WFLW_annotations", "list_98pt_rect_attr_train_test", "list_98pt_rect_attr_train.txt")
-    make_rec.main(["wflw", "--annotations", ann, "--images", os.path.join(src, "WFLW_images"), "--out", out,
+    make_rec.main(["wflw", ann, "--images", os.path.join(src, "WFLW_images"), "--out", out,
                    "-j", "1"])
     r = ArchiveReader(os.path.join(out, "train"))
     by_line = {t["line"]: t for t in truth if t["split"] == "train"}

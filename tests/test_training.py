@@ -152,14 +152,15 @@ def test_run_directory_has_the_design_files(tmp_path, course21_archive):
     assert args["versions"]["mxnet"] == mx.__version__ and args["archive_meta_sha256"]["train"]
 
 
-def test_predict_writes_one_line_per_face_in_photo_pixels(tmp_path, course21_archive, synth_course21):
+def test_predict_writes_one_line_per_face_in_photo_pixels_and_no_points_for_nonfaces(tmp_path, course21_archive,
+                                                                                      synth_course21):
     from deploy import predict
     from recordio import labelfiles
     src, _ = synth_course21
     out, _ = _fit(tmp_path, "run", course21_archive, "--model", "course_stage3", "--max_batches", "1")
     label = os.path.join(src, "I", "label.txt")
     n = predict.main(["--model", os.path.join(out, "model"), "--labels", label, "--format", "course21",
-                      "--out", str(tmp_path / "p.jsonl")])
+                      "--out", str(tmp_path / "p.jsonl"), "--keep_nonfaces"])
     lines = [json.loads(l) for l in open(tmp_path / "p.jsonl")]
     entries, _ = labelfiles.read_course21(label)
     assert n == len(lines) == len(entries)
@@ -169,6 +170,34 @@ def test_predict_writes_one_line_per_face_in_photo_pixels(tmp_path, course21_arc
         pts = np.array(rec["points"])
         w = ex[2] - ex[0]
         assert (pts[:, 0] > ex[0] - 2 * w).all() and (pts[:, 0] < ex[2] + 2 * w).all()
+    threshold = float(np.median([r["face_score"] for r in lines]))  # about half the crops judged non-face
+    predict.main(["--model", os.path.join(out, "model"), "--labels", label, "--format", "course21",
+                  "--out", str(tmp_path / "g.jsonl"), "--face_threshold", str(threshold)])
+    gated = [json.loads(l) for l in open(tmp_path / "g.jsonl")]
+    assert len(gated) == len(lines)
+    for g, k in zip(gated, lines):
+        assert g["face_score"] == k["face_score"] and ("points" in g) == (g["face_score"] >= threshold)
+        if "points" in g:
+            assert g["points"] == k["points"]
+    assert 0 < sum("points" in g for g in gated) < len(gated)
+
+
+def test_stage3_scoring_counts_faces_judged_nonface_as_failures(tmp_path, course21_archive):
+    from deploy import score
+    out, _ = _fit(tmp_path, "run", course21_archive, "--model", "course_stage3", "--max_batches", "1")
+    common = ["--model", os.path.join(out, "model"), "--archive", course21_archive[1]]
+    every = score.main(common + ["--out", str(tmp_path / "a"), "--keep_nonfaces"])
+    none = score.main(common + ["--out", str(tmp_path / "b"), "--face_threshold", "1.01"])
+    rows = list(__import__("csv").DictReader(open(tmp_path / "a" / "per_face.csv")))
+    scores = np.array([float(r["face_score"]) for r in rows if r["face"] == "1"])
+    t = float(np.median(scores))
+    half = score.main(common + ["--out", str(tmp_path / "c"), "--face_threshold", str(t)])
+    assert every["unanswered"] == 0 and none["unanswered"] == none["count"] == every["count"]
+    assert none["fr"] == 1.0 and none["auc"] == 0.0
+    assert half["unanswered"] == int((scores < t).sum())
+    nmes = np.array([float(r["nme"]) for r in rows if r["face"] == "1"])
+    np.testing.assert_allclose(half["nme"], nmes[scores >= t].mean(), rtol=1e-5)  # the mean is over answered faces
+    np.testing.assert_allclose(half["fr"], np.mean((nmes > 0.1) | (scores < t)), rtol=1e-9)
 
 
 def test_dist_sync_with_two_local_workers_ends_with_identical_weights(tmp_path, course21_archive):
@@ -307,3 +336,14 @@ def test_pretrained_training_starts_from_the_stores_weights_with_imagenet_normal
     np.testing.assert_allclose(Predictor(os.path.join(out, "model")).raw(x)[0], ref, atol=1e-4)  # the export
     with pytest.raises(SystemExit, match="course_stage1 has no gluoncv backbone"):
         _fit(tmp_path, "no", course21_archive, "--max_batches", "1", "--pretrained", str(store))
+
+
+def test_predictor_on_several_devices_splits_the_batch_and_gives_the_same_answer(tmp_path, course21_archive):
+    from deploy.predictor import Predictor
+    from recordio import devices
+    out, _ = _fit(tmp_path, "run", course21_archive, "--model", "course_stage3", "--max_batches", "1")
+    x = np.random.default_rng(4).uniform(0, 255, (5, 1, 112, 112)).astype(np.float32)
+    one = Predictor(os.path.join(out, "model")).raw(x)
+    two = Predictor(os.path.join(out, "model"), ctx=devices.contexts("cpu:0,cpu:1")).raw(x)
+    for a, b in zip(one, two):
+        np.testing.assert_allclose(a, b, atol=1e-5)

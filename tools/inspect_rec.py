@@ -16,6 +16,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from recordio import geometry  # noqa: E402
+from recordio.cli import renamed  # noqa: E402
 from recordio.dataset import ArchiveReader  # noqa: E402
 from recordio.schema import archive_tiles, gaze_dataset  # noqa: E402
 
@@ -25,7 +26,8 @@ def parse_args(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("archive", help="archive prefix (or its .rec/.idx/.meta.json)")
     ap.add_argument("--dump", nargs=2, metavar=("N", "DIR"), help="write N images with labels drawn to DIR")
-    ap.add_argument("--scale", type=float, default=3.0, help="enlarge dumped images for viewing")
+    ap.add_argument("--enlarge", type=float, default=3.0, help="enlarge dumped images by this factor for viewing")
+    renamed(ap, "--scale", "--enlarge")
     return ap.parse_args(argv)
 
 
@@ -84,7 +86,7 @@ def main(argv=None):
         os.makedirs(out, exist_ok=True)
         for i in range(min(n, len(reader))):
             img, label = reader.read(i)
-            cv2.imwrite(os.path.join(out, "%06d.png" % i), draw(img, label, reader, args.scale))
+            cv2.imwrite(os.path.join(out, "%06d.png" % i), draw(img, label, reader, args.enlarge))
         print("wrote %d images to %s" % (min(n, len(reader)), out))
 
 

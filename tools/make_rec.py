@@ -3,7 +3,7 @@
 Examples
 --------
 python tools/make_rec.py course21 data/I data/II --out out/course21
-python tools/make_rec.py wflw --annotations list_98pt_rect_attr_train.txt --images WFLW_images --out out/wflw
+python tools/make_rec.py wflw list_98pt_rect_attr_train.txt --images WFLW_images --out out/wflw
 python tools/make_rec.py pfld train_data/list.txt --out out/pfld
 python tools/make_rec.py mc4 MC4/train --out out/mc4 --val_ratio 0.1 --seed 0
 python tools/make_rec.py mc4 MC4/test --test --out out/mc4
@@ -19,13 +19,15 @@ import sys
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from recordio.cli import renamed  # noqa: E402
 from recordio.schema import WFLW_ATTRIBUTES  # noqa: E402
 
 
 def _common(p, size):
     p.add_argument("--out", required=True, help="output folder; archives are OUT/<split>.rec/.idx/.meta.json")
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: all cores)")
-    p.add_argument("--format", choices=("jpg", "png"), default="jpg", help="image encoding of the records")
+    p.add_argument("--encoding", choices=("jpg", "png"), default="jpg", help="image encoding of the records")
+    renamed(p, "--format", "--encoding")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality")
     p.add_argument("--seed", type=int, default=0)
     if size:
@@ -55,12 +57,14 @@ def parse_args(argv=None):
     p.add_argument("--neg_ratio", type=float, default=1.0, help="non-face crops per face of a photo")
 
     p = sub.add_parser("wflw", help="WFLW raw annotations (207 tokens a line) and the images folder")
-    p.add_argument("--annotations", required=True, help="list_98pt_rect_attr_{train,test}.txt or a subset file")
+    p.add_argument("annotations", help="list_98pt_rect_attr_{train,test}.txt or a subset file")
     p.add_argument("--images", required=True, help="WFLW_images folder")
+    renamed(p, "--annotations", "a positional argument: make_rec.py wflw ANNOTATIONS --images DIR")
     p.add_argument("--subset", choices=WFLW_ATTRIBUTES, help="keep only faces with this attribute (a test subset)")
     p.add_argument("--repeats", type=int, default=0, help="PFLD-style augmented copies per face (training)")
     p.add_argument("--rotate", type=float, default=30.0, help="max rotation of a repeat, degrees")
-    p.add_argument("--scale", type=float, default=0.1, help="max relative scale change of a repeat")
+    p.add_argument("--zoom", type=float, default=0.1, help="max relative scale change of a repeat (1 +- zoom)")
+    renamed(p, "--scale", "--zoom")
     p.add_argument("--shift", type=float, default=0.05, help="max shift of a repeat, share of the crop")
     _common(p, 112)
     _crop_args(p)

@@ -22,6 +22,11 @@ import subprocess
 import sys
 import time
 
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from recordio.cli import renamed  # noqa: E402
+
 
 def free_port(host):
     with socket.socket() as s:
@@ -32,8 +37,10 @@ def free_port(host):
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("-n", "--num_workers", type=int, required=True)
-    ap.add_argument("-s", "--num_servers", type=int, default=1)
+    ap.add_argument("-n", "--workers", type=int, required=True, help="worker processes (each trains on its shard)")
+    ap.add_argument("-s", "--servers", type=int, default=1, help="parameter-server processes")
+    renamed(ap, "--num_workers", "--workers (--num_workers is the training scripts' loader processes)")
+    renamed(ap, "--num_servers", "--servers")
     ap.add_argument("--host", default="127.0.0.1", help="address of the scheduler (and of every role here)")
     ap.add_argument("--port", type=int, default=0, help="scheduler port (default: a free one)")
     ap.add_argument("--interface", default=None, help="network interface (default: lo for a loopback host)")
@@ -50,7 +57,7 @@ def parse_args(argv=None):
 def role_env(args, port, role, rank=None):
     env = dict(os.environ)
     env.update({"DMLC_ROLE": role, "DMLC_PS_ROOT_URI": args.host, "DMLC_PS_ROOT_PORT": str(port),
-                "DMLC_NUM_SERVER": str(args.num_servers), "DMLC_NUM_WORKER": str(args.num_workers),
+                "DMLC_NUM_SERVER": str(args.servers), "DMLC_NUM_WORKER": str(args.workers),
                 "DMLC_NODE_HOST": args.host, "PS_VERBOSE": env.get("PS_VERBOSE", "0")})
     iface = args.interface or ("lo" if args.host.startswith("127.") or args.host == "localhost" else None)
     if iface:
@@ -64,8 +71,8 @@ def main(argv=None):
     args = parse_args(argv)
     port = args.port or free_port(args.host)
     procs = [subprocess.Popen(args.command, env=role_env(args, port, "scheduler"))]
-    procs += [subprocess.Popen(args.command, env=role_env(args, port, "server")) for _ in range(args.num_servers)]
-    workers = [subprocess.Popen(args.command, env=role_env(args, port, "worker", r)) for r in range(args.num_workers)]
+    procs += [subprocess.Popen(args.command, env=role_env(args, port, "server")) for _ in range(args.servers)]
+    workers = [subprocess.Popen(args.command, env=role_env(args, port, "worker", r)) for r in range(args.workers)]
     procs += workers
     start = time.time()
     code = 0
@@ -82,7 +89,7 @@ def main(argv=None):
                 break
             time.sleep(0.2)
         code = code or max(p.returncode or 0 for p in workers)
-        for p in procs[:1 + args.num_servers]:  # scheduler and servers stop when the workers finalise
+        for p in procs[:1 + args.servers]:  # scheduler and servers stop when the workers finalise
             try:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:

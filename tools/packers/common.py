@@ -168,7 +168,7 @@ def base_meta(task, source_format, sources, args, layout, image, schema=None, ti
 
 
 def encode(img, args):
-    return encode_image(img, args.format, args.quality)
+    return encode_image(img, args.encoding, args.quality)
 
 
 def print_summary(summary, rejects):

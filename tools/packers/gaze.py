@@ -54,7 +54,7 @@ def gaze_meta(dataset, sources, args, tiles):
     """The meta.json of a gaze archive of ``dataset`` (a ``schema.GazeDataset``) whose samples are ``tiles``."""
     w, h = tiles_size(tiles)
     meta = base_meta(dataset.task, dataset.name, sources, args, dataset.layout(),
-                     {"width": w, "height": h, "channels": 3, "color": "bgr", "encoding": args.format}, tiles=tiles)
+                     {"width": w, "height": h, "channels": 3, "color": "bgr", "encoding": args.encoding}, tiles=tiles)
     meta["angles"] = dict(dataset.angles)
     return meta
 

@@ -167,7 +167,7 @@ def pack_course21(args):
     layout = landmark_layout(COURSE21)
     metas = {s: base_meta("landmarks", "course21", [os.path.join(d, "label.txt") for d in args.dirs], args, layout,
                           {"width": args.size, "height": args.size, "channels": 3, "color": "bgr",
-                           "encoding": args.format},
+                           "encoding": args.encoding},
                           schema="course21") for s in splits}
     for s in splits:
         metas[s]["split"] = {"by": "photo", "seed": args.seed, "test_ratio": args.test_ratio,
@@ -220,7 +220,7 @@ def photo_face_worker(job):
             res.count((split, "faces"))
             for r in range(cfg["repeats"]):
                 angle = rng.uniform(-cfg["rotate"], cfg["rotate"])
-                scale = rng.uniform(1 - cfg["scale"], 1 + cfg["scale"])
+                scale = rng.uniform(1 - cfg["zoom"], 1 + cfg["zoom"])
                 shift = rng.uniform(-cfg["shift"], cfg["shift"], 2) * size
                 aug = geometry.compose_affine(geometry.similarity_affine((size / 2, size / 2), angle, scale, shift),
                                               to_crop)
@@ -239,7 +239,7 @@ def photo_face_worker(job):
 def _crop_cfg(args, schema):
     return {"size": args.size, "margin": args.margin, "crop": args.crop, "seed": args.seed,
             "repeats": getattr(args, "repeats", 0), "rotate": getattr(args, "rotate", 30.0),
-            "scale": getattr(args, "scale", 0.1), "shift": getattr(args, "shift", 0.05),
+            "zoom": getattr(args, "zoom", 0.1), "shift": getattr(args, "shift", 0.05),
             "schema": schema, "args": args}
 
 
@@ -257,7 +257,7 @@ def _pack_photo_faces(args, entries, errors, source_format, schema, image_dir, s
     layout = landmark_layout(get_schema(schema))
     meta = base_meta("landmarks", source_format, sources, args, layout,
                      {"width": args.size, "height": args.size, "channels": 3, "color": "bgr",
-                      "encoding": args.format}, schema=schema)
+                      "encoding": args.encoding}, schema=schema)
     meta["crop"] = {"square": True, "around": args.crop, "margin": args.margin, "padded": True}
     if getattr(args, "subset", None):
         meta["subset"] = args.subset
@@ -334,7 +334,7 @@ def pack_pfld(args):
     layout = landmark_layout(WFLW98)
     meta = base_meta("landmarks", "pfld", [args.list], args, layout,
                      {"width": args.size, "height": args.size, "channels": 3, "color": "bgr",
-                      "encoding": args.format}, schema="wflw98")
+                      "encoding": args.encoding}, schema="wflw98")
     meta["crop"] = {"note": "PFLD list images are already crops; affine maps to the list's image"}
     return run_pack({split: os.path.join(args.out, split)}, {split: meta}, jobs, pfld_worker,
                     [Reject(split, er.file, er.line, er.reason) for er in errors], args.jobs, "pfld")

@@ -13,7 +13,7 @@ $PY "$ROOT/tools/make_synthetic.py" course21 --num 600 --out "$OUT/synth/course2
 $PY "$ROOT/tools/make_rec.py" course21 "$OUT/synth/course21/I" --out "$OUT/rec/course21"
 $PY "$ROOT/tools/make_synthetic.py" wflw --num 200 --out "$OUT/synth/wflw"
 for split in train test; do
-  $PY "$ROOT/tools/make_rec.py" wflw --annotations "$OUT/synth/wflw/WFLW_annotations/list_98pt_rect_attr_train_test/list_98pt_rect_attr_$split.txt" \
+  $PY "$ROOT/tools/make_rec.py" wflw "$OUT/synth/wflw/WFLW_annotations/list_98pt_rect_attr_train_test/list_98pt_rect_attr_$split.txt" \
       --images "$OUT/synth/wflw/WFLW_images" --out "$OUT/rec/wflw"
 done
 $PY "$ROOT/tools/make_synthetic.py" mc4 --num 400 --out "$OUT/synth/mc4"

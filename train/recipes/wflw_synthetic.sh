@@ -18,11 +18,11 @@ VAL_ANN="$OUT/synth_val/WFLW_annotations/list_98pt_rect_attr_train_test"
 
 $PY "$ROOT/tools/make_synthetic.py" wflw --num "$NUM" --out "$OUT/synth" --test_ratio 0.2 --seed 1
 for split in train test; do
-  $PY "$ROOT/tools/make_rec.py" wflw --annotations "$ANN/list_98pt_rect_attr_$split.txt" \
+  $PY "$ROOT/tools/make_rec.py" wflw "$ANN/list_98pt_rect_attr_$split.txt" \
       --images "$OUT/synth/WFLW_images" --out "$OUT/rec"
 done
 $PY "$ROOT/tools/make_synthetic.py" wflw --num "$(( NUM / 8 ))" --out "$OUT/synth_val" --test_ratio 0 --seed 2
-$PY "$ROOT/tools/make_rec.py" wflw --annotations "$VAL_ANN/list_98pt_rect_attr_train.txt" \
+$PY "$ROOT/tools/make_rec.py" wflw "$VAL_ANN/list_98pt_rect_attr_train.txt" \
     --images "$OUT/synth_val/WFLW_images" --out "$OUT/rec" --split val
 $PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/val" --model "$MODEL" --loss "$LOSS" \
     --lr 2e-3 --epochs "$EPOCHS" --batch_size 32 --gpu_ids "${GPU_IDS:-}" --out "$OUT/run" --log_interval 0
