@@ -78,12 +78,6 @@ def _params(defaults, given):
     return out
 
 
-def eye_centres(identity=None, expression=None):
-    """Eyeball centres (2, 3) for the image-left and image-right eye (mm)."""
-    pts = face_points_3d(identity, expression)
-    return _eyeball_centres(pts)
-
-
 def _eyeball_centres(pts):
     out = []
     for outer, inner in ((60, 64), (72, 68)):

@@ -28,7 +28,7 @@ class FaceEntry:
     """One annotated face.
 
     ``points`` (K, 2) and ``box`` (x1, y1, x2, y2) are in original-photo
-    pixels (or crop pixels for PFLD lists, whose photos are crops).
+    pixels (PFLD lists: shares of the side of their photos, which are face crops).
     """
 
     image: str
@@ -38,7 +38,6 @@ class FaceEntry:
     points: np.ndarray = None
     attributes: np.ndarray = field(default_factory=lambda: np.zeros(6, np.float32))
     euler: np.ndarray = None
-    points_normalised: bool = False
 
 
 def parse_floats(tokens, what):
@@ -62,23 +61,34 @@ def _read_lines(path):
         return f.read().splitlines()
 
 
-def read_course21(path):
-    """``label.txt`` of the course: ``name x1 y1 x2 y2 px1 py1 ... px21 py21``."""
+def _read_token_lines(path, count, layout, image_at, build):
+    """Every non-empty line of ``path`` split into tokens: ``build(tokens, line)`` makes its entry when it has
+    ``count`` tokens (``layout`` says which), else, or when ``build`` raises ValueError, a LineError."""
     entries, errors = [], []
     for n, line in enumerate(_read_lines(path), 1):
         tok = line.split()
         if not tok:
             continue
         try:
-            if len(tok) != 47:
-                raise ValueError("expected 47 tokens (name, 4 box values, 42 coordinates), got %d" % len(tok))
-            vals = parse_floats(tok[1:], "box/points")
-            box = vals[:4]
-            _check_box(box)
-            entries.append(FaceEntry(image=tok[0], line=n, file=path, box=box, points=vals[4:].reshape(21, 2)))
+            if len(tok) != count:
+                raise ValueError("expected %d tokens (%s), got %d" % (count, layout, len(tok)))
+            entries.append(build(tok, n))
         except ValueError as e:
-            errors.append(LineError(path, n, str(e), tok[0]))
+            errors.append(LineError(path, n, str(e), tok[image_at]))
     return entries, errors
+
+
+COURSE21_TOKENS = 1 + 4 + 21 * 2
+
+
+def read_course21(path):
+    """``label.txt`` of the course: ``name x1 y1 x2 y2 px1 py1 ... px21 py21``."""
+    def build(tok, n):
+        vals = parse_floats(tok[1:], "box/points")
+        _check_box(vals[:4])
+        return FaceEntry(image=tok[0], line=n, file=path, box=vals[:4], points=vals[4:].reshape(21, 2))
+
+    return _read_token_lines(path, COURSE21_TOKENS, "name, 4 box values, 42 coordinates", 0, build)
 
 
 WFLW_TOKENS = 98 * 2 + 4 + 6 + 1
@@ -86,26 +96,17 @@ WFLW_TOKENS = 98 * 2 + 4 + 6 + 1
 
 def read_wflw(path):
     """WFLW raw annotations: 196 coordinates, box x_min y_min x_max y_max, 6 attributes, image path."""
-    entries, errors = [], []
-    for n, line in enumerate(_read_lines(path), 1):
-        tok = line.split()
-        if not tok:
-            continue
-        try:
-            if len(tok) != WFLW_TOKENS:
-                raise ValueError("expected %d tokens (196 coordinates, 4 box, 6 attributes, image), got %d"
-                                 % (WFLW_TOKENS, len(tok)))
-            vals = parse_floats(tok[:-1], "coordinates/box/attributes")
-            box = vals[196:200]
-            _check_box(box)
-            attrs = vals[200:206]
-            if not np.all(np.isin(attrs, (0, 1))):
-                raise ValueError("attributes must be 0 or 1, got %s" % " ".join(tok[200:206]))
-            entries.append(FaceEntry(image=tok[-1], line=n, file=path, box=box, points=vals[:196].reshape(98, 2),
-                                     attributes=attrs.astype(np.float32)))
-        except ValueError as e:
-            errors.append(LineError(path, n, str(e), tok[-1]))
-    return entries, errors
+    def build(tok, n):
+        vals = parse_floats(tok[:-1], "coordinates/box/attributes")
+        box = vals[196:200]
+        _check_box(box)
+        attrs = vals[200:206]
+        if not np.all(np.isin(attrs, (0, 1))):
+            raise ValueError("attributes must be 0 or 1, got %s" % " ".join(tok[200:206]))
+        return FaceEntry(image=tok[-1], line=n, file=path, box=box, points=vals[:196].reshape(98, 2),
+                         attributes=attrs.astype(np.float32))
+
+    return _read_token_lines(path, WFLW_TOKENS, "196 coordinates, 4 box, 6 attributes, image", -1, build)
 
 
 PFLD_TOKENS = 1 + 196 + 6 + 3
@@ -113,22 +114,12 @@ PFLD_TOKENS = 1 + 196 + 6 + 3
 
 def read_pfld_list(path):
     """PFLD ``list.txt``: image path, 196 normalised coordinates, 6 attributes, 3 Euler angles."""
-    entries, errors = [], []
-    for n, line in enumerate(_read_lines(path), 1):
-        tok = line.split()
-        if not tok:
-            continue
-        try:
-            if len(tok) != PFLD_TOKENS:
-                raise ValueError("expected %d tokens (image, 196 coordinates, 6 attributes, 3 angles), got %d"
-                                 % (PFLD_TOKENS, len(tok)))
-            vals = parse_floats(tok[1:], "coordinates/attributes/angles")
-            entries.append(FaceEntry(image=tok[0], line=n, file=path, points=vals[:196].reshape(98, 2),
-                                     attributes=vals[196:202].astype(np.float32), euler=vals[202:205],
-                                     points_normalised=True))
-        except ValueError as e:
-            errors.append(LineError(path, n, str(e), tok[0]))
-    return entries, errors
+    def build(tok, n):
+        vals = parse_floats(tok[1:], "coordinates/attributes/angles")
+        return FaceEntry(image=tok[0], line=n, file=path, points=vals[:196].reshape(98, 2),
+                         attributes=vals[196:202].astype(np.float32), euler=vals[202:205])
+
+    return _read_token_lines(path, PFLD_TOKENS, "image, 196 coordinates, 6 attributes, 3 angles", 0, build)
 
 
 def read_coco(path):

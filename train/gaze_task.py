@@ -6,9 +6,8 @@ import numpy as np
 from recordio import metrics
 from recordio.schema import archive_tiles, gaze_dataset, read_meta, tiles_size
 from recordio.transforms import GazeTransform
-from recordio.cli import renamed
 from symbols import model_defaults
-from train.task import Task, network_kwargs, start_output_at
+from train.task import Task, add_augmentation_args, network_kwargs, start_output_at
 
 QUANTILES = (0.1, 0.9)  # Gaze360's pinball loss: sigma spans the 10-90% interval
 
@@ -25,12 +24,7 @@ def add_args(ap):
     g.add_argument("--head_size", type=int, default=224, help="MC4: side of the head view the face net sees")
     g.add_argument("--eye_size", type=int, default=112, help="MC4: side of each eye view")
     g.add_argument("--input_size", type=int, default=112, help="MPIIFaceGaze face / Gaze360 frame side")
-    g.add_argument("--flip_prob", type=float, default=0.5, help="probability of a horizontal flip")
-    g.add_argument("--zoom", type=float, default=0.05, help="zoom range 1 +- zoom")
-    g.add_argument("--shift", type=float, default=0.04, help="max shift, share of each view's side")
-    g.add_argument("--color", type=float, default=0.3, help="strength of brightness, contrast and saturation jitter")
-    renamed(g, "--flip", "--flip_prob")
-    renamed(g, "--scale", "--zoom")
+    add_augmentation_args(g, zoom=0.05, shift=0.04)
     return ap
 
 

@@ -1,11 +1,10 @@
 """The landmark task for the shared loop: data, network, loss and metrics."""
 
 from recordio import geometry, metrics
-from recordio.cli import renamed
 from recordio.schema import get_schema, read_meta
 from recordio.transforms import LandmarkTransform
 from symbols import model_defaults
-from train.task import Task, network_kwargs, start_output_at
+from train.task import Task, add_augmentation_args, network_kwargs, start_output_at
 
 
 def add_args(ap):
@@ -16,11 +15,8 @@ def add_args(ap):
     g.add_argument("--rho", type=float, default=5.0, help="Huber threshold in input px (the seed uses 5)")
     g.add_argument("--channels", type=int, help="input channels (default: the network's)")
     g.add_argument("--input_size", type=int, help="input side, px (default: the network's)")
-    g.add_argument("--flip_prob", type=float, default=0.5, help="probability of a horizontal flip")
+    add_augmentation_args(g, zoom=0.1, shift=0.06)
     g.add_argument("--rotate", type=float, default=20.0, help="max rotation, degrees")
-    g.add_argument("--zoom", type=float, default=0.1, help="zoom range 1 +- zoom")
-    g.add_argument("--shift", type=float, default=0.06, help="max shift, share of the input side")
-    g.add_argument("--color", type=float, default=0.3, help="strength of brightness, contrast and saturation jitter")
     g.add_argument("--gray", type=float, default=0.1, help="probability of a grayscale colour sample")
     g.add_argument("--landmark_weight", type=float, default=1.0,
                    help="stage 3: a in the course's loss a * landmark + b * classification")
@@ -28,8 +24,6 @@ def add_args(ap):
                    help="stage 3: b in the course's loss a * landmark + b * classification")
     g.add_argument("--pos_weight", type=float, default=1.0, help="stage 3: cross-entropy weight of faces")
     g.add_argument("--neg_weight", type=float, default=1.0, help="stage 3: cross-entropy weight of non-faces")
-    renamed(g, "--flip", "--flip_prob (at inference --flip is the switch for flip averaging)")
-    renamed(g, "--scale", "--zoom")
     return ap
 
 

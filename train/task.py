@@ -81,6 +81,18 @@ def make_task(name, args):
     raise ValueError("unknown task %r (landmarks, gaze)" % name)
 
 
+def add_augmentation_args(group, zoom, shift):
+    """The augmentation flags both tasks take (defaults: ``zoom`` and ``shift`` differ by task)."""
+    from recordio.cli import renamed
+    group.add_argument("--flip_prob", type=float, default=0.5, help="probability of a horizontal flip")
+    group.add_argument("--zoom", type=float, default=zoom, help="zoom range 1 +- zoom")
+    group.add_argument("--shift", type=float, default=shift, help="max shift, share of the input (view) side")
+    group.add_argument("--color", type=float, default=0.3,
+                       help="strength of brightness, contrast and saturation jitter")
+    renamed(group, "--flip", "--flip_prob (at inference --flip is the switch for flip averaging)")
+    renamed(group, "--scale", "--zoom")
+
+
 def network_kwargs(args):
     """Constructor arguments every task adds for its network: ImageNet's input normalisation when the
     network starts from ImageNet weights (``--pretrained``)."""

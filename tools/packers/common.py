@@ -99,8 +99,7 @@ class _Call:
         return _run(self.worker, job)
 
 
-def run_pack(out_prefixes, metas, jobs, worker, parse_rejects=(), num_workers=1, desc="packing", fmt="jpg",
-             quality=95):
+def run_pack(out_prefixes, metas, jobs, worker, parse_rejects=(), num_workers=1, desc="packing"):
     """Run ``jobs`` through ``worker`` and write one archive per split.
 
     Parameters

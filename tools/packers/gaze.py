@@ -204,7 +204,6 @@ def pack_mc4(args):
 # --------------------------------------------------------------------------
 # MPIIFaceGaze (normalised release): p00.mat .. p14.mat, MATLAB 7.3 (HDF5)
 
-MPII_IMAGE = 448  # side of the normalised face images in the release
 MPII_CHUNK = 250  # images per job
 
 

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from recordio import face3d, geometry
+from recordio.schema import WFLW98
 
 SHIFT = 4  # OpenCV fixed-point bits for sub-pixel drawing
 SCALE = 1 << SHIFT
@@ -30,10 +31,10 @@ IDENTITY_SPREAD = {"face_width": 0.012, "face_length": 0.012, "nose_length": 0.0
                    "eye_spacing": 0.05, "eye_size": 0.06, "nose_width": 0.06, "mouth_width": 0.06}
 HEAD_HEIGHT_MM = 245.0  # chin to crown, used to turn a wanted size in px into a distance
 
-PARTS = {
-    "brow_l": list(range(33, 42)), "brow_r": list(range(42, 51)),
-    "eye_l": list(range(60, 68)) + [96], "eye_r": list(range(68, 76)) + [97],
-    "nose": list(range(51, 60)), "mouth": list(range(76, 96)),
+_G = WFLW98.groups
+PARTS = {  # the parts drawn, from the schema's groups: each eye with its pupil, the mouth with both lips
+    "brow_l": _G["brow_l"], "brow_r": _G["brow_r"], "eye_l": _G["eye_l"] + [_G["pupils"][0]],
+    "eye_r": _G["eye_r"] + [_G["pupils"][1]], "nose": _G["nose"], "mouth": _G["lips_outer"] + _G["lips_inner"],
 }
 EYE_PARTS = (("eye_l", 0, 96), ("eye_r", 1, 97))
 
