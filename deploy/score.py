@@ -77,6 +77,8 @@ def run_batches(reader, transform, predict, batch_size):
             flush()
     if batch:
         flush()
+    if not labels:  # an empty archive (e.g. an attribute subset with no face): nothing to score
+        return None, np.zeros((0, reader.layout.width), np.float32)
     return [np.concatenate([o[k] for o in outs]) for k in range(len(outs[0]))], np.stack(labels)
 
 
@@ -90,6 +92,8 @@ def score_landmarks(predictor, reader, batch_size=64, baseline=None, face_thresh
     schema = get_schema(reader.meta["schema"])
     tf = LandmarkTransform(schema, predictor.size, predictor.channels, train=False)
     outs, labels = run_batches(reader, tf, predictor.raw, batch_size)
+    if outs is None:
+        return {"archive": reader.rec_path, "faces": 0, "non_faces": 0, "count": 0}, []
     pred = outs[0].reshape(len(labels), -1, 2) * predictor.size
     prob = outs[1][:, 1] if len(outs) > 1 else np.full(len(labels), np.nan)
     face = L.get(labels, "face")[:, 0] > 0.5
@@ -132,6 +136,8 @@ def score_gaze(predictor, reader, batch_size=64, baseline_train=None):
                        predictor.channels, train=False)
     outputs, labels = run_batches(reader, tf, predictor.raw, batch_size)
     summary = {"archive": reader.rec_path, "dataset": ds.name, "samples": len(labels)}
+    if outputs is None:
+        return summary, [np.zeros((0,) + tuple(o["shape"])) for o in predictor.meta["outputs"]], labels
     summary.update(metrics.gaze_report(ds, outputs, labels, reader.layout))
     if baseline_train:
         train = ArchiveReader(baseline_train)

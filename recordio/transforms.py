@@ -141,23 +141,41 @@ def landmark_presets(schema, size=112, channels=3, **train_kwargs):
             LandmarkTransform(schema, size, channels, train=False))
 
 
+CROP_ASPECT = (3.0 / 4.0, 4.0 / 3.0)  # torchvision's RandomResizedCrop aspect range (Gaze360's augmentation)
+
+
+def random_resized_box(rng, w, h, area=(0.8, 1.0), aspect=CROP_ASPECT, tries=10):
+    """A random box (x1, y1, x2, y2) inside a ``w`` x ``h`` view covering ``area`` of it at an aspect in
+    ``aspect`` (log-uniform), as torchvision's RandomResizedCrop draws it; the whole view when no draw fits."""
+    for _ in range(tries):
+        share = rng.uniform(*area)
+        ratio = np.exp(rng.uniform(*np.log(aspect)))
+        bw, bh = np.sqrt(share * w * h * ratio), np.sqrt(share * w * h / ratio)
+        if bw <= w and bh <= h:
+            x1, y1 = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+            return x1, y1, x1 + bw, y1 + bh
+    return 0.0, 0.0, float(w), float(h)
+
+
 class GazeTransform:
     """Train/val transform for gaze records (MC4 tiles, MPIIFaceGaze faces, Gaze360 frame rows).
 
-    Each view (tile) gets the same small zoom and shift, is resized to ``tiles_out`` (the network's
+    Each view (tile) gets the same small zoom and shift (or, with ``crop_scale``, its own random resized
+    crop covering that range of its area, as Gaze360 trains), is resized to ``tiles_out`` (the network's
     tile grid) and optionally mirrored; a flip does what the dataset's entry says (``schema.GazeDataset``):
     swaps views (MC4's eyes), negates every yaw-like label value and permutes the face points.
     Returns ``(C x H x W uint8, label)``.
     """
 
     def __init__(self, dataset, layout, tiles_in, tiles_out, channels=3, train=True, flip=0.5, scale=0.05,
-                 shift=0.04, color=0.3, seed=None):
+                 shift=0.04, color=0.3, crop_scale=None, seed=None):
         self.dataset = gaze_dataset(dataset) if isinstance(dataset, str) else dataset
         self.layout = layout
         self.tiles_in = {t["name"]: t for t in tiles_in}
         self.tiles_out = list(tiles_out)
         self.channels, self.train = channels, train
         self.flip, self.scale, self.shift, self.color = flip, scale, shift, color
+        self.crop_scale = tuple(crop_scale) if crop_scale else None
         self.width, self.height = tiles_size(self.tiles_out)
         self.swap = {}
         for a, b in self.dataset.flip_swaps:
@@ -181,9 +199,13 @@ class GazeTransform:
             name = self.swap.get(t["name"], t["name"]) if flipped else t["name"]  # mirrored, left is right
             src = self.tiles_in[name]
             view = image[src["y"]:src["y"] + src["h"], src["x"]:src["x"] + src["w"]]
-            A = geometry.box_to_crop_affine((0, 0, src["w"], src["h"]), t["w"], t["h"])
-            A = geometry.compose_affine(geometry.similarity_affine((t["w"] / 2, t["h"] / 2), 0.0, zoom,
-                                                                   shift * [t["w"], t["h"]]), A)
+            if self.train and self.crop_scale:  # each view its own random resized crop
+                A = geometry.box_to_crop_affine(random_resized_box(rng, src["w"], src["h"], self.crop_scale),
+                                                t["w"], t["h"])
+            else:
+                A = geometry.box_to_crop_affine((0, 0, src["w"], src["h"]), t["w"], t["h"])
+                A = geometry.compose_affine(geometry.similarity_affine((t["w"] / 2, t["h"] / 2), 0.0, zoom,
+                                                                       shift * [t["w"], t["h"]]), A)
             if flipped:
                 A = geometry.compose_affine(geometry.mirror_affine(t["w"]), A)
             warped = geometry.warp(view, A, t["w"], t["h"])

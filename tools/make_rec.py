@@ -40,6 +40,8 @@ def _crop_args(p):
     p.add_argument("--crop", choices=("landmarks", "box"), default="landmarks",
                    help="centre the crop on the landmarks (PFLD) or on the annotated face box")
     p.add_argument("--split", help="archive name (default: from the label file name: train, test or data)")
+    p.add_argument("--val_ratio", type=float, default=0.0,
+                   help="share of the photos (drawn with --seed) in a validation archive 'val' for picking epochs")
 
 
 def parse_args(argv=None):

@@ -24,6 +24,12 @@ def add_args(ap):
     g.add_argument("--head_size", type=int, default=224, help="MC4: side of the head view the face net sees")
     g.add_argument("--eye_size", type=int, default=112, help="MC4: side of each eye view")
     g.add_argument("--input_size", type=int, default=112, help="MPIIFaceGaze face / Gaze360 frame side")
+    g.add_argument("--loss_scale", type=float, default=1.0,
+                   help="angle differences are divided by this before the loss (the MC4 baseline maps degrees to "
+                        "[0, 1] by (a + 90) / 180 first: 180)")
+    g.add_argument("--crop_scale", type=float, nargs=2, metavar=("MIN", "MAX"),
+                   help="train each view on its own random resized crop of MIN..MAX of its area (Gaze360: 0.8 1), "
+                        "instead of --zoom and --shift")
     add_augmentation_args(g, zoom=0.05, shift=0.04)
     return ap
 
@@ -73,7 +79,8 @@ class GazeTask(Task):
     def transform(self, train):
         a = self.args
         return GazeTransform(self.dataset, self.layout, self.tiles_in, self.tiles_out, self.channels,
-                             train=train, flip=a.flip_prob, scale=a.zoom, shift=a.shift, color=a.color)
+                             train=train, flip=a.flip_prob, scale=a.zoom, shift=a.shift, color=a.color,
+                             crop_scale=a.crop_scale)
 
     def loss(self, outputs, label):
         from mxnet import nd as F
@@ -82,11 +89,12 @@ class GazeTask(Task):
         named = [(outputs[k], name) for name, k in ds.parts] + [(outputs[ds.gaze_output], "gaze")]
         total = 0
         for out, name in named:
-            pred, truth = out.slice_axis(axis=1, begin=0, end=2), self.field(label, name)
+            pred = out.slice_axis(axis=1, begin=0, end=2) / self.args.loss_scale
+            truth = self.field(label, name) / self.args.loss_scale
             if kind == "pinball":
                 if not ds.sigma:
                     raise SystemExit("error: --loss pinball needs a network with sigma (Gaze360)")
-                sigma = out.slice_axis(axis=1, begin=2, end=3)
+                sigma = out.slice_axis(axis=1, begin=2, end=3) / self.args.loss_scale
                 lo, hi = F.broadcast_sub(pred, sigma), F.broadcast_add(pred, sigma)
                 total = total + F.sum(pinball(F, truth - lo, QUANTILES[0]) + pinball(F, truth - hi, QUANTILES[1]),
                                       axis=1)

@@ -34,7 +34,8 @@ def add_common_args(ap):
     g.add_argument("--gpu_ids", default="", help="e.g. 0,1,2,3; empty = CPU (cpu:0,cpu:1 = several CPU contexts)")
     g.add_argument("--batch_size", type=int, default=32, help="per device")
     g.add_argument("--epochs", type=int, default=30)
-    g.add_argument("--optimizer", choices=("sgd", "adam"), default="adam")
+    g.add_argument("--optimizer", choices=("sgd", "nag", "adam"), default="adam",
+                   help="nag: SGD with Nesterov momentum")
     g.add_argument("--lr", type=float, default=1e-3)
     g.add_argument("--wd", type=float, default=1e-4)
     g.add_argument("--momentum", type=float, default=0.9)
@@ -301,7 +302,7 @@ class _Run:
         schedule = lr_scheduler(a, self.steps)
         if schedule is not None:
             opt["lr_scheduler"] = schedule
-        if a.optimizer == "sgd":
+        if a.optimizer in ("sgd", "nag"):
             opt["momentum"] = a.momentum
         trainable = {k: v for k, v in net.collect_params().items() if v.grad_req != "null"}
         trainer = gluon.Trainer(trainable, a.optimizer, opt, kvstore=self.kv)

@@ -248,20 +248,38 @@ def _default_split(path, fallback):
     return "train" if "train" in name else "test" if "test" in name else fallback
 
 
+def _photo_splits(photos, split, val_ratio, seed):
+    """{photo: split}: ``val_ratio`` of the photos (drawn with ``seed``) in ``val``, the rest in ``split``."""
+    if not 0 <= val_ratio < 1:
+        raise SystemExit("error: --val_ratio must be in [0, 1), got %g" % val_ratio)
+    photos = sorted(photos)
+    n_val = int(round(val_ratio * len(photos)))
+    val = {photos[k] for k in np.random.default_rng(seed).permutation(len(photos))[:n_val]}
+    return {p: "val" if p in val else split for p in photos}
+
+
 def _pack_photo_faces(args, entries, errors, source_format, schema, image_dir, split, sources):
     groups = _group_by_image(entries, lambda e: image_dir)
     cfg = _crop_cfg(args, schema)
-    jobs = [{"path": p, "entries": es, "split": split, "index": i, "cfg": cfg,
-             "faces": [(split, e.file, e.line) for e in es]} for i, (p, es) in enumerate(groups.items())]
-    parse_rejects = [Reject(split, er.file, er.line, er.reason) for er in errors]
+    split_of = _photo_splits(set(groups) | {labelfiles.resolve_image(er.image, image_dir) for er in errors
+                                            if er.image}, split, getattr(args, "val_ratio", 0.0), args.seed)
+    jobs = [{"path": p, "entries": es, "split": split_of[p], "index": i, "cfg": cfg,
+             "faces": [(split_of[p], e.file, e.line) for e in es]} for i, (p, es) in enumerate(groups.items())]
+    parse_rejects = [Reject(split_of.get(labelfiles.resolve_image(er.image, image_dir), split) if er.image else split,
+                            er.file, er.line, er.reason) for er in errors]
     layout = landmark_layout(get_schema(schema))
-    meta = base_meta("landmarks", source_format, sources, args, layout,
-                     {"width": args.size, "height": args.size, "channels": 3, "color": "bgr",
-                      "encoding": args.encoding}, schema=schema)
-    meta["crop"] = {"square": True, "around": args.crop, "margin": args.margin, "padded": True}
-    if getattr(args, "subset", None):
-        meta["subset"] = args.subset
-    return run_pack({split: os.path.join(args.out, split)}, {split: meta}, jobs, photo_face_worker,
+    splits = sorted(set(split_of.values()) | {split})
+    metas = {}
+    for s in splits:
+        meta = base_meta("landmarks", source_format, sources, args, layout,
+                         {"width": args.size, "height": args.size, "channels": 3, "color": "bgr",
+                          "encoding": args.encoding}, schema=schema)
+        meta["crop"] = {"square": True, "around": args.crop, "margin": args.margin, "padded": True}
+        meta["split"] = {"by": "photo", "name": s, "val_ratio": getattr(args, "val_ratio", 0.0), "seed": args.seed}
+        if getattr(args, "subset", None):
+            meta["subset"] = args.subset
+        metas[s] = meta
+    return run_pack({s: os.path.join(args.out, s) for s in splits}, metas, jobs, photo_face_worker,
                     parse_rejects, args.jobs, source_format)
 
 

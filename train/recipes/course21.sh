@@ -27,12 +27,12 @@ if [ "$SYNTH" -gt 0 ]; then
   $PY "$ROOT/tools/make_synthetic.py" course21 --num "$SYNTH" --out "$OUT/synth" --seed 7
   $PY "$ROOT/tools/make_rec.py" course21 "$OUT/synth/I" --out "$OUT/synth_rec" --test_ratio 0 --neg_ratio 0.3
   $PY "$ROOT/train/train_landmarks.py" --train "$OUT/synth_rec/train" --val "$OUT/rec/val" --model "$MODEL" \
-      --loss wing --lr 2e-3 --epochs "$PRE_EPOCHS" --batch_size 64 --gpu_ids "${GPU_IDS:-}" --out "$OUT/pretrain" \
+      --loss wing --lr 2e-3 --epochs "$PRE_EPOCHS" --batch_size 64 --gpu_ids "${GPU_IDS:-}" --out "$OUT/pretrain" --overwrite \
       --log_interval 0 --no_export
   FINETUNE=(--finetune "$OUT/pretrain/last.params" --warmup_epochs 0)
 fi
 $PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/val" --model "$MODEL" \
-    --loss wing --lr 1e-3 --epochs "$EPOCHS" --batch_size 64 --gpu_ids "${GPU_IDS:-}" --out "$OUT/run" \
+    --loss wing --lr 1e-3 --epochs "$EPOCHS" --batch_size 64 --gpu_ids "${GPU_IDS:-}" --out "$OUT/run" --overwrite \
     --log_interval 0 "${FINETUNE[@]}"
 $PY "$ROOT/deploy/score.py" --model "$OUT/run/model" --archive "$OUT/rec/test" --baseline_train "$OUT/rec/train" \
     --out "$OUT/score_noflip"

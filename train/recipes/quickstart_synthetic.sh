@@ -25,7 +25,7 @@ $PY "$ROOT/tools/inspect_rec.py" "$OUT/rec/mc4/train" --dump 8 "$OUT/look/mc4"
 
 echo "== landmarks: train briefly, export, score, predict"
 $PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/course21/train" --val "$OUT/rec/course21/test" \
-    --model course_stage3 --epochs 8 --batch_size 32 --lr 2e-3 --out "$OUT/runs/course21" --log_interval 0
+    --model course_stage3 --epochs 8 --batch_size 32 --lr 2e-3 --out "$OUT/runs/course21" --overwrite --log_interval 0
 $PY "$ROOT/deploy/score.py" --model "$OUT/runs/course21/model" --archive "$OUT/rec/course21/test" \
     --baseline_train "$OUT/rec/course21/train" --out "$OUT/runs/course21/score"
 $PY "$ROOT/deploy/predict.py" --model "$OUT/runs/course21/model" --labels "$OUT/synth/course21/I/label.txt" \
@@ -33,7 +33,7 @@ $PY "$ROOT/deploy/predict.py" --model "$OUT/runs/course21/model" --labels "$OUT/
 
 echo "== gaze: MC4 baseline (small backbone), export, score, submission"
 $PY "$ROOT/train/train_gaze.py" --model mc4_gazenet_small --train "$OUT/rec/mc4/train" --val "$OUT/rec/mc4/test_labelled" \
-    --head_size 64 --eye_size 32 --epochs 6 --batch_size 32 --lr 2e-3 --out "$OUT/runs/mc4" --log_interval 0
+    --head_size 64 --eye_size 32 --epochs 6 --batch_size 32 --lr 2e-3 --out "$OUT/runs/mc4" --overwrite --log_interval 0
 $PY "$ROOT/deploy/score.py" --model "$OUT/runs/mc4/model" --archive "$OUT/rec/mc4/test" --out "$OUT/runs/mc4/score" \
     --submission "$OUT/runs/mc4/submission.txt"
 echo "quickstart done: archives in $OUT/rec, runs in $OUT/runs, drawn samples in $OUT/look, contact sheet $OUT/contact_sheet.png"

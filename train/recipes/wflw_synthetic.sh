@@ -25,7 +25,7 @@ $PY "$ROOT/tools/make_synthetic.py" wflw --num "$(( NUM / 8 ))" --out "$OUT/synt
 $PY "$ROOT/tools/make_rec.py" wflw "$VAL_ANN/list_98pt_rect_attr_train.txt" \
     --images "$OUT/synth_val/WFLW_images" --out "$OUT/rec" --split val
 $PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/val" --model "$MODEL" --loss "$LOSS" \
-    --lr 2e-3 --epochs "$EPOCHS" --batch_size 32 --gpu_ids "${GPU_IDS:-}" --out "$OUT/run" --log_interval 0
+    --lr 2e-3 --epochs "$EPOCHS" --batch_size 32 --gpu_ids "${GPU_IDS:-}" --out "$OUT/run" --overwrite --log_interval 0
 $PY "$ROOT/deploy/score.py" --model "$OUT/run/model" --archive "$OUT/rec/test" --baseline_train "$OUT/rec/train" \
     --out "$OUT/score"
 echo "wflw_synthetic recipe done: $OUT/score/summary.json"

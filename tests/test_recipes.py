@@ -1,0 +1,77 @@
+"""The real-data recipes, each run as it is (QUICK=1: every step, tiny) on a synthetic tree in its release's
+exact layout, and the results table they print."""
+import json
+import os
+import subprocess
+import sys
+
+from recordio import labelfiles
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _recipe(name, data, out):
+    env = dict(os.environ, QUICK="1", PYTHON=sys.executable, GPU_IDS="")
+    done = subprocess.run(["bash", os.path.join(ROOT, "train", "recipes", name), str(data), str(out)], env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_wflw_recipe_scores_the_test_set_and_its_six_subsets(tmp_path):
+    from tools.synth.formats import write_wflw
+    write_wflw(str(tmp_path / "WFLW"), 60, seed=21, test_ratio=0.4)
+    printed = _recipe("wflw.sh", tmp_path / "WFLW", tmp_path / "out")
+    names = ["test"] + ["test_" + s for s in ("largepose", "expression", "illumination", "makeup", "occlusion",
+                                               "blur")]
+    for name in names:
+        assert os.path.exists(tmp_path / "out" / "score" / name / "summary.json"), name
+        assert "| %s |" % name in printed
+    meta = json.load(open(tmp_path / "out" / "rec" / "val.meta.json"))
+    assert meta["split"]["by"] == "photo" and meta["counts"]["written"] > 0
+
+
+def test_mc4_recipe_writes_a_submission_named_as_the_test_set(tmp_path):
+    from tools.synth.formats import write_mc4
+    data = tmp_path / "MC4"
+    write_mc4(str(data), 30, seed=22, test_ratio=0.3)
+    for fname in labelfiles.MC4_LABEL_FILES:  # the release's test set has images only
+        os.remove(data / "test" / fname)
+    _recipe("mc4.sh", data, tmp_path / "out")
+    parsed, errors = labelfiles.read_mc4_labels(str(tmp_path / "out" / "submission.txt"))
+    names = sorted((os.path.splitext(f)[0] for f in os.listdir(data / "test" / "head")), key=int)
+    assert not errors and list(parsed) == names
+    assert json.load(open(tmp_path / "out" / "rec" / "val.meta.json"))["split"]["val_ratio"] == 0.1
+
+
+def test_mpiifacegaze_recipe_runs_a_fold_per_person_and_reports_their_mean(tmp_path):
+    from tools.synth.formats import write_mpiifacegaze
+    write_mpiifacegaze(str(tmp_path / "MPII"), 16, seed=23, persons=3)
+    printed = _recipe("mpiifacegaze.sh", tmp_path / "MPII", tmp_path / "out")
+    for p in ("p00", "p01", "p02"):
+        summary = json.load(open(tmp_path / "out" / "score" / p / "summary.json"))
+        assert summary["count"] == 16
+        args = json.load(open(tmp_path / "out" / "runs" / p / "args.json"))
+        assert args["optimizer"] == "nag" and args["val"] is None  # no epoch picking on the held-out person
+    assert "| mean of 3 |" in printed
+
+
+def test_gaze360_recipe_trains_with_per_frame_crops_and_scores_the_test_split(tmp_path):
+    from tools.synth.formats import write_gaze360
+    write_gaze360(str(tmp_path / "G360"), 10, seed=24, frames=9)
+    printed = _recipe("gaze360.sh", tmp_path / "G360", tmp_path / "out")
+    summary = json.load(open(tmp_path / "out" / "score" / "test" / "summary.json"))
+    assert "interval_coverage" in summary and summary["count"] > 0
+    assert json.load(open(tmp_path / "out" / "run" / "args.json"))["crop_scale"] == [0.8, 1.0]
+    assert "front-facing" in printed
+
+
+def test_results_table_and_mean_row(tmp_path):
+    from tools import results
+    for name, nme in (("a", 0.04), ("b", 0.06)):
+        os.makedirs(tmp_path / name)
+        json.dump({"count": 10, "nme": nme, "nme_median": nme, "fr": 0.1, "auc": 0.5, "unanswered": 0},
+                  open(tmp_path / name / "summary.json", "w"))
+    lines = results.main([str(tmp_path / "a" / "summary.json"), str(tmp_path / "b" / "summary.json"), "--mean"])
+    assert lines[2].startswith("| a | 10 | 0.0400 |") and "10.00%" in lines[2]
+    assert lines[-1].startswith("| mean of 2 | 10 | 0.0500 |")
