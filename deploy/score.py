@@ -102,6 +102,7 @@ def score_landmarks(predictor, reader, batch_size=64, baseline=None, face_thresh
     nmes = np.full(len(labels), np.nan)
     nmes[face] = metrics.nme(geometry.apply_affines(A[face], pred[face]), geometry.apply_affines(A[face], gt[face]),
                              schema)
+    yaw = L.get(labels, "euler")[:, 1]
     gated = face_threshold is not None and not np.isnan(prob).all()
     answered = prob >= face_threshold if gated else np.ones(len(labels), bool)
     scored = np.where(answered, nmes, metrics.UNANSWERED)
@@ -109,6 +110,12 @@ def score_landmarks(predictor, reader, batch_size=64, baseline=None, face_thresh
                "face_threshold": face_threshold if gated else None}
     summary.update(metrics.landmark_report(scored[face], L.get(labels[face], "attributes")
                                            if reader.meta.get("source_format") == "wflw" else None))
+    photo_pred, photo_gt = geometry.apply_affines(A[face], pred[face]), geometry.apply_affines(A[face], gt[face])
+    box_nmes = metrics.box_nme(photo_pred, photo_gt, L.get(labels[face], "box"))
+    summary["box_nme"] = float(box_nmes[np.isfinite(scored[face])].mean()) if np.isfinite(scored[face]).any() \
+        else float("nan")
+    summary["breakdown"] = metrics.landmark_breakdown(scored[face], L.get(labels[face], "euler"),
+                                                      L.get(labels[face], "box"), box_nmes)
     if gated:
         summary["non_faces_answered"] = int((answered & ~face).sum())  # non-face crops given points
     if not np.isnan(prob).all():
@@ -122,7 +129,8 @@ def score_landmarks(predictor, reader, batch_size=64, baseline=None, face_thresh
         src = (reader.meta.get("sources") or [None] * len(labels))[int(reader.keys[i])] or {}
         rows.append({"key": int(reader.keys[i]), "image": src.get("image", ""), "line": src.get("line", ""),
                      "face": int(face[i]), "nme": "" if np.isnan(nmes[i]) else "%.6f" % nmes[i],
-                     "face_score": "" if np.isnan(prob[i]) else "%.4f" % prob[i], "answered": int(answered[i])})
+                     "face_score": "" if np.isnan(prob[i]) else "%.4f" % prob[i], "answered": int(answered[i]),
+                     "yaw": "%.1f" % yaw[i], "box_width": "%.1f" % (L.get(labels[i], "box") @ [-1, 0, 1, 0])})
     return summary, rows
 
 

@@ -29,6 +29,54 @@ def nme(pred, gt, schema):
     return err / np.maximum(norm, 1e-9)
 
 
+def box_nme(pred, gt, boxes):
+    """Box-normalised error per face (AFLW's): mean point-to-point distance / sqrt(box width x height).
+
+    It stays finite where the inter-ocular distance vanishes (profiles).  ``boxes`` (N, 4) x1, y1, x2, y2 in
+    the same pixel frame as the points.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64).reshape(pred.shape)
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    side = np.sqrt(np.maximum((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), 1e-9))
+    return np.linalg.norm(pred - gt, axis=-1).mean(-1) / side
+
+
+# Bins of the tail: |yaw| and |roll| in degrees from the annotated points (the label's ``euler``), and the
+# annotated box's width in photo pixels.
+POSE_BINS = (("frontal", 0.0, 30.0), ("half", 30.0, 60.0), ("profile", 60.0, 181.0))
+ROLL_BINS = (("upright", 0.0, 30.0), ("rolled", 30.0, 181.0))
+SIZE_BINS = (("<40px", 0.0, 40.0), ("40-80px", 40.0, 80.0), ("80-160px", 80.0, 160.0), (">=160px", 160.0, np.inf))
+
+
+def landmark_breakdown(nmes, euler, boxes, box_nmes=None):
+    """``landmark_report`` per pose bin (|yaw|), roll bin (|roll|) and face size (box width, px).
+
+    Parameters
+    ----------
+    nmes : (N,) NME per face (``UNANSWERED`` for faces without points).
+    euler : (N, 3) pitch, yaw, roll in degrees from the annotated points.
+    boxes : (N, 4) annotated boxes in photo px.
+    box_nmes : (N,) optional box-normalised errors, averaged per bin too.
+    """
+    nmes = np.asarray(nmes, dtype=np.float64)
+    euler = np.asarray(euler, dtype=np.float64).reshape(-1, 3)
+    width = np.asarray(boxes, dtype=np.float64).reshape(-1, 4) @ [-1.0, 0.0, 1.0, 0.0]
+    out = {}
+    for group, value, bins in (("pose", np.abs(euler[:, 1]), POSE_BINS), ("roll", np.abs(euler[:, 2]), ROLL_BINS),
+                               ("size", width, SIZE_BINS)):
+        out[group] = {}
+        for name, lo, hi in bins:
+            sel = (value >= lo) & (value < hi)
+            if sel.any():
+                rep = landmark_report(nmes[sel])
+                if box_nmes is not None:
+                    finite = sel & np.isfinite(nmes)
+                    rep["box_nme"] = float(np.mean(np.asarray(box_nmes)[finite])) if finite.any() else float("nan")
+                out[group][name] = rep
+    return out
+
+
 def failure_rate(nmes, threshold=FAILURE_THRESHOLD):
     """Share of faces with NME above ``threshold``."""
     nmes = np.asarray(nmes, dtype=np.float64)

@@ -12,7 +12,8 @@ import os
 import sys
 
 LANDMARK_COLUMNS = (("count", "faces", "%d"), ("nme", "NME", "%.4f"), ("nme_median", "median", "%.4f"),
-                    ("fr", "FR@0.1", "%.2f%%"), ("auc", "AUC@0.1", "%.3f"), ("unanswered", "unanswered", "%d"))
+                    ("fr", "FR@0.1", "%.2f%%"), ("auc", "AUC@0.1", "%.3f"), ("box_nme", "box NME", "%.4f"),
+                    ("unanswered", "unanswered", "%d"))
 GAZE_COLUMNS = (("count", "samples", "%d"), ("angular_error", "error (deg)", "%.2f"),
                 ("angular_error_median", "median", "%.2f"), ("head_error", "head", "%.2f"),
                 ("eye_error", "eye", "%.2f"), ("angular_error_front180", "front 180", "%.2f"),
@@ -25,6 +26,8 @@ def parse_args(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("summaries", nargs="+", help="summary.json files")
     ap.add_argument("--mean", action="store_true", help="add the mean of every column over the rows")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="landmarks: also a table per pose (|yaw|), roll and face size bin of each summary")
     return ap.parse_args(argv)
 
 
@@ -59,6 +62,13 @@ def main(argv=None):
             sys.exit("error: %s: %s" % (path, e))
         names.append(os.path.basename(os.path.dirname(os.path.abspath(path))))
     lines = table(summaries, names, args.mean)
+    if args.breakdown:
+        for summary, name in zip(summaries, names):
+            rows = [(group, bin_name, rep) for group, bins in summary.get("breakdown", {}).items()
+                    for bin_name, rep in bins.items()]
+            if rows:
+                lines += ["", "%s, by pose, roll and face size:" % name]
+                lines += table([r for _, _, r in rows], ["%s %s" % (g, b) for g, b, _ in rows])
     print("\n".join(lines))
     return lines
 
