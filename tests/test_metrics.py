@@ -2,7 +2,6 @@ import numpy as np
 
 import pytest
 
-from recordio import metrics
 from recordio import metrics as M
 from recordio.schema import COURSE21
 
@@ -50,11 +49,11 @@ def test_classification_report_separates_positives_and_negatives():
 def test_box_nme_hand_computed():
     gt = np.zeros((1, 2, 2))
     pred = np.array([[[3.0, 4.0], [0.0, 0.0]]])  # errors 5 and 0: mean 2.5
-    np.testing.assert_allclose(metrics.box_nme(pred, gt, [[0, 0, 10, 40]]), [2.5 / 20.0])
+    np.testing.assert_allclose(M.box_nme(pred, gt, [[0, 0, 10, 40]]), [2.5 / 20.0])
 
 
 def test_unanswered_faces_fail_count_in_fr_and_auc_but_not_in_the_mean():
-    rep = metrics.landmark_report([0.02, 0.04, metrics.UNANSWERED])
+    rep = M.landmark_report([0.02, 0.04, M.UNANSWERED])
     assert rep["unanswered"] == 1 and rep["fr"] == 1 / 3
     np.testing.assert_allclose(rep["nme"], 0.03)
     np.testing.assert_allclose(rep["auc"], (0.8 + 0.6 + 0.0) / 3)
@@ -64,7 +63,7 @@ def test_breakdown_bins_faces_by_yaw_roll_and_box_width():
     nmes = np.array([0.02, 0.05, 0.3, 0.04])
     euler = np.array([[0, 10, 0], [0, -45, 40], [0, 80, 0], [0, -5, -35]])
     boxes = np.array([[0, 0, 30, 30], [0, 0, 50, 50], [0, 0, 100, 100], [0, 0, 200, 200]])
-    out = metrics.landmark_breakdown(nmes, euler, boxes, box_nmes=np.array([0.01, 0.02, 0.2, 0.03]))
+    out = M.landmark_breakdown(nmes, euler, boxes, box_nmes=np.array([0.01, 0.02, 0.2, 0.03]))
     assert {k: v["count"] for k, v in out["pose"].items()} == {"frontal": 2, "half": 1, "profile": 1}
     assert out["pose"]["profile"]["fr"] == 1.0 and out["pose"]["frontal"]["nme"] == pytest.approx(0.03)
     assert {k: v["count"] for k, v in out["roll"].items()} == {"upright": 2, "rolled": 2}
