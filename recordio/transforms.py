@@ -58,10 +58,12 @@ class LandmarkTransform:
     shift : max shift as a share of ``size``
     color : strength of brightness/contrast/saturation jitter (0 = none)
     gray : probability of turning a colour sample gray (kept 3-channel)
+    lowres : probability of a small face: the record is downscaled by a factor in ``lowres_factor`` and
+        blurred before the crop is warped out of it, as a face 25-40 px wide in its photo looks
     """
 
     def __init__(self, schema, size=112, channels=3, train=True, flip=0.5, rotate=30.0, scale=(0.9, 1.1),
-                 shift=0.08, color=0.3, gray=0.1, seed=None):
+                 shift=0.08, color=0.3, gray=0.1, lowres=0.0, lowres_factor=(2.0, 4.0), seed=None):
         self.schema = get_schema(schema) if isinstance(schema, str) else schema
         self.layout = landmark_layout(self.schema)
         self.size = int(size)
@@ -69,6 +71,7 @@ class LandmarkTransform:
         self.train = train
         self.flip, self.rotate, self.scale, self.shift = flip, rotate, tuple(scale), shift
         self.color, self.gray = color, gray
+        self.lowres, self.lowres_factor = lowres, tuple(lowres_factor)
         self._seed = seed
         self._rng = None
 
@@ -94,11 +97,15 @@ class LandmarkTransform:
             M = geometry.compose_affine(geometry.mirror_affine(s), M)
         return M, flipped
 
-    def apply(self, image, label, M, flipped):
-        """Warp ``image`` by ``M`` and update ``label``; returns (HxWxC uint8, label)."""
+    def apply(self, image, label, M, flipped, pixels=None):
+        """Warp ``image`` by ``M`` and update ``label``; returns (HxWxC uint8, label).  ``pixels`` (optional):
+        (another image, its affine to ``image``'s px) to take the pixels from instead (``small_face``)."""
         L = self.layout
         s = self.size
-        out = geometry.warp(image, M, s, s, interpolation=cv2.INTER_LINEAR)
+        if pixels is None:
+            out = geometry.warp(image, M, s, s, interpolation=cv2.INTER_LINEAR)
+        else:
+            out = geometry.warp(pixels[0], geometry.compose_affine(M, pixels[1]), s, s, interpolation=cv2.INTER_LINEAR)
         if out.ndim == 2:
             out = out[:, :, None]
         lab = np.array(label, dtype=np.float32)
@@ -116,6 +123,20 @@ class LandmarkTransform:
                                                          geometry.invert_affine(M)).ravel()
         return out, lab
 
+    def small_face(self, image, rng):
+        """The record downscaled by a random factor and blurred: a crop warped out of it shows the detail a
+        small face has.  Returns (small image, affine small px -> record px)."""
+        h, w = image.shape[:2]
+        factor = rng.uniform(*self.lowres_factor)
+        sw, sh = max(1, int(round(w / factor))), max(1, int(round(h / factor)))
+        small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+        sigma = rng.uniform(0.0, 0.8)
+        if sigma > 0.3:
+            small = cv2.GaussianBlur(small, (0, 0), sigma)
+        if small.ndim == 2:
+            small = small[:, :, None]
+        return small, geometry.box_to_crop_affine((0, 0, sw, sh), w, h)  # continuous coordinates scale exactly
+
     def photometric(self, img, rng=None):
         """Colour jitter of the train preset (identity for validation)."""
         if not self.train:
@@ -126,7 +147,10 @@ class LandmarkTransform:
         """``rng``: the sample's own random stream (``RecordDataset(seed=...)``); default: this transform's."""
         h, w = image.shape[:2]
         M, flipped = self.sample_params(w, h, rng)
-        out, lab = self.apply(image, label, M, flipped)
+        pixels = None
+        if self.train and self.lowres and (rng or self._random()).uniform() < self.lowres:
+            pixels = self.small_face(image, rng or self._random())
+        out, lab = self.apply(image, label, M, flipped, pixels)
         out = self.photometric(out, rng)
         if self.channels == 1 and out.shape[2] == 3:
             out = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY)[:, :, None]

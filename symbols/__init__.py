@@ -6,7 +6,7 @@ import inspect
 from functools import partial
 
 from symbols.gaze import Gaze360Net, MC4GazeNet, MobileFaceGaze
-from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseCNN, PlainRegressor
+from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseCNN, HeatmapRegressor, PlainRegressor
 
 _MODELS = {
     "course_stage1": partial(CourseCNN, face_head=False),
@@ -17,6 +17,11 @@ _MODELS = {
     "course_stage3": partial(CourseCNN, face_head=True),
     "course_stage3_resnet18": partial(BackboneRegressor, backbone="resnet18", face_head=True),
     "course_stage3_mobilenetv2": partial(BackboneRegressor, backbone="mobilenetv2", face_head=True),
+    "course_stage2_resnet18_hm": partial(HeatmapRegressor, backbone="resnet18"),
+    "course_stage3_resnet18_hm": partial(HeatmapRegressor, backbone="resnet18", face_head=True),
+    "course_stage3_mobilenetv2_hm": partial(HeatmapRegressor, backbone="mobilenetv2", face_head=True),
+    "course_stage3_mobilenetv2_0.5_hm": partial(HeatmapRegressor, backbone="mobilenetv2_0.5", face_head=True,
+                                                deconv=(64, 64, 64)),
     "base_regressor": BaseRegressor,
     "plain_regressor": PlainRegressor,
     "pfld_0.25": partial(PFLD, width=0.25),

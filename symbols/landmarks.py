@@ -6,6 +6,10 @@ the input side (crop px / S).  Attributes say what a trainer and an exporter
 need: ``input_size``, ``input_channels``, ``num_points``, ``outputs`` (names of
 the tuple's items) and ``deploy`` (which items to export, which to softmax).
 """
+import math
+
+import mxnet as mx
+import numpy as np
 from mxnet.gluon import nn
 from mxnet.gluon.block import HybridBlock
 
@@ -121,12 +125,13 @@ class PlainRegressor(_LandmarkNet):
 class BackboneRegressor(_LandmarkNet, ZooBackbones):
     """A gluoncv backbone (``pretrained=False``) with a landmark head, and optionally a face head.
 
-    backbone : 'resnet18' (ResNetV1b) or 'mobilenetv2' (width 1.0); both
-    adapt to 1-channel input by deferred initialisation.
+    backbone : 'resnet18' (ResNetV1b) or 'mobilenetv2' (width 1.0; 'mobilenetv2_0.75', 'mobilenetv2_0.5' the
+    narrower ones); all adapt to 1-channel input by deferred initialisation.
     norm : 'centre', or 'imagenet' for a network that starts from ImageNet weights (``load_imagenet``).
     """
 
-    ZOO = {"resnet18": "resnet18_v1b", "mobilenetv2": "mobilenetv2_1.0"}
+    ZOO = {"resnet18": "resnet18_v1b", "mobilenetv2": "mobilenetv2_1.0", "mobilenetv2_0.75": "mobilenetv2_0.75",
+           "mobilenetv2_0.5": "mobilenetv2_0.5"}
 
     def __init__(self, backbone="resnet18", num_points=21, face_head=False, input_size=112, input_channels=1,
                  dropout=0.1, norm="centre", **kwargs):
@@ -134,7 +139,7 @@ class BackboneRegressor(_LandmarkNet, ZooBackbones):
         from gluoncv.model_zoo import get_model as gcv_model
         self._init_meta(num_points, input_size, input_channels, face_head)
         if backbone not in self.ZOO:
-            raise ValueError("unknown backbone %r (resnet18, mobilenetv2)" % backbone)
+            raise ValueError("unknown backbone %r (%s)" % (backbone, ", ".join(self.ZOO)))
         base = gcv_model(self.ZOO[backbone], pretrained=False)
         self._keep_zoo(self.ZOO[backbone], base)
         with self.name_scope():
@@ -157,6 +162,83 @@ class BackboneRegressor(_LandmarkNet, ZooBackbones):
     def hybrid_forward(self, F, x):
         f = self.features(self.norm(x))
         lmk = self.head(self.drop(f) if self.drop is not None else f)
+        if self.face_head:
+            return lmk, self.cls(f)
+        return (lmk,)
+
+
+class CellCentres(mx.init.Initializer):
+    """Fills a (2, S*S) parameter with the x and the y of each cell centre of an S x S map (row-major), as shares
+    of the map's side: ``((j + 0.5) / S, (i + 0.5) / S)``."""
+
+    def _init_weight(self, name, arr):
+        side = int(round(math.sqrt(arr.shape[1])))
+        c = (np.arange(side) + 0.5) / side
+        arr[:] = np.stack([np.tile(c, side), np.repeat(c, side)])
+
+    _init_default = _init_weight
+
+
+class IntegralHeatmap(HybridBlock):
+    """Integral regression (soft-argmax): K square heatmaps (N, K, S, S) to (N, 2K) points as shares of the
+    input side, each the expected cell centre under the softmax of its map.  The cell centres are a constant
+    parameter sized when the map's size is first seen, so the graph is plain softmax and FullyConnected."""
+
+    def __init__(self, num_points, **kwargs):
+        super().__init__(**kwargs)
+        self.num_points = num_points
+        self.cells = self.params.get("cells", shape=(2, 0), init=CellCentres(), grad_req="null",
+                                     differentiable=False, allow_deferred_init=True)
+
+    def hybrid_forward(self, F, maps, cells):
+        prob = F.softmax(F.reshape(maps, (-3, -1)), axis=-1)  # (N*K, S*S)
+        xy = F.FullyConnected(prob, cells, num_hidden=2, no_bias=True)  # (N*K, 2)
+        return F.reshape(xy, (-1, 2 * self.num_points))
+
+
+class HeatmapRegressor(_LandmarkNet, ZooBackbones):
+    """A gluoncv backbone to its stride-32 map, ``deconv`` upsampling layers (4x4, stride 2, batch norm, ReLU)
+    to one heatmap per point, and integral regression (``IntegralHeatmap``) to the points; optionally the
+    stage-3 face head on the pooled trunk.  The course's suggestion for stage 2: a heatmap keeps the spatial
+    layout that a dense layer throws away.  112 px input gives 32 x 32 heatmaps with three upsamplings."""
+
+    ZOO = BackboneRegressor.ZOO
+    starts_at_mean_shape = False  # no dense output layer to start at the mean shape
+
+    def __init__(self, backbone="resnet18", num_points=21, face_head=False, input_size=112, input_channels=1,
+                 deconv=(128, 128, 128), norm="centre", **kwargs):
+        super().__init__(**kwargs)
+        from gluoncv.model_zoo import get_model as gcv_model
+        self._init_meta(num_points, input_size, input_channels, face_head)
+        if backbone not in self.ZOO:
+            raise ValueError("unknown backbone %r (%s)" % (backbone, ", ".join(self.ZOO)))
+        base = gcv_model(self.ZOO[backbone], pretrained=False)
+        self._keep_zoo(self.ZOO[backbone], base)
+        with self.name_scope():
+            self.norm = Normalize(norm, input_channels)
+            self.features = nn.HybridSequential(prefix="")
+            if backbone == "resnet18":
+                for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
+                    self.features.add(getattr(base, name))
+            else:
+                for layer in list(base.features)[:20]:  # to the 320-channel bottleneck, stride 32
+                    self.features.add(layer)
+            self.up = nn.HybridSequential(prefix="up_")
+            with self.up.name_scope():
+                for channels in deconv:
+                    self.up.add(nn.Conv2DTranspose(channels, 4, 2, 1, use_bias=False), nn.BatchNorm(),
+                                nn.Activation("relu"))
+            self.maps = nn.Conv2D(num_points, 1, prefix="maps_")
+            self.integral = IntegralHeatmap(num_points, prefix="integral_")
+            if face_head:
+                self.cls = nn.HybridSequential(prefix="cls_")
+                with self.cls.name_scope():
+                    self.cls.add(nn.GlobalAvgPool2D(), nn.Flatten(), nn.Dense(128), nn.Activation("relu"),
+                                 nn.Dense(2))
+
+    def hybrid_forward(self, F, x):
+        f = self.features(self.norm(x))
+        lmk = self.integral(self.maps(self.up(f)))
         if self.face_head:
             return lmk, self.cls(f)
         return (lmk,)

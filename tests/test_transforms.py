@@ -95,3 +95,58 @@ def test_transform_runs_in_dataloader_workers():
     ds = mx.gluon.data.SimpleDataset([(img, label)] * 8).transform(lambda a, b: LandmarkTransform(COURSE21)(a, b))
     batches = list(mx.gluon.data.DataLoader(ds, batch_size=4, num_workers=2))
     assert batches[0][0].shape == (4, 3, 112, 112) and batches[0][1].shape == (4, L.width)
+
+
+def test_dot_test_holds_for_small_faces_too():
+    img, label, L, colours = _dotted(COURSE21, size=256)
+    t = LandmarkTransform(COURSE21, size=112, channels=3, train=True, flip=0.5, rotate=30, color=0.0, gray=0.0,
+                          lowres=1.0, lowres_factor=(2.0, 3.0), seed=2)
+    rng = np.random.default_rng(5)
+    for k in range(10):
+        M, flipped = t.sample_params(*img.shape[1::-1], rng)
+        out, lab = t.apply(img, label, M, flipped, t.small_face(img, rng))
+        for i, (x, y) in enumerate(L.get(lab, "points").reshape(-1, 2)):
+            dot = COURSE21.flip_perm[i] if flipped else i
+            assert _own_dot(out[int(y), int(x)], dot, colours), (k, i)
+    # a small face has less detail: the dots' edges are softer than in the sharp crop
+    sharp = LandmarkTransform(COURSE21, size=112, channels=3, train=True, flip=0.0, rotate=0, scale=(1, 1),
+                              shift=0, color=0.0, gray=0.0, lowres=1.0, lowres_factor=(4.0, 4.0))
+    M, _ = sharp.sample_params(*img.shape[1::-1])
+    small, _ = sharp.apply(img, label, M, False, sharp.small_face(img, np.random.default_rng(9)))
+    clear, _ = sharp.apply(img, label, M, False)
+    detail = [cv2.Laplacian(cv2.cvtColor(a, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var() for a in (small, clear)]
+    assert detail[0] < 0.5 * detail[1]
+
+
+def test_pose_balanced_weights_lift_rare_poses_up_to_the_cap():
+    import argparse
+    from train.landmark_task import MAX_POSE_WEIGHT, LandmarkTask
+    L = landmark_layout(COURSE21)
+    eulers = [[0, 5, 0]] * 16 + [[0, 45, 0]] * 4 + [[0, 80, 0]] * 1 + [[0, 0, 45]] * 2
+    labels = np.stack([L.pack(face=1, euler=e) for e in eulers] + [L.pack(face=0)])
+
+    class Shard:
+        def labels(self):
+            return labels
+
+    task = LandmarkTask.__new__(LandmarkTask)
+    task.layout, task.args = L, argparse.Namespace(balance_pose=True)
+    w = task.sample_weights(Shard())
+    np.testing.assert_allclose(w[:16], 1.0)
+    np.testing.assert_allclose(w[16:20], 4.0)  # 16 frontal faces against 4 half-profiles
+    np.testing.assert_allclose(w[20], MAX_POSE_WEIGHT)  # one profile: 16x its share, capped
+    np.testing.assert_allclose(w[21:23], 8.0)
+    assert w[23] == 1.0  # the non-face crop
+
+
+def test_integral_heatmap_gives_the_peak_cell_centre_as_shares_of_the_side():
+    from symbols.landmarks import IntegralHeatmap
+    block = IntegralHeatmap(2)
+    block.initialize()
+    maps = np.full((1, 2, 8, 8), -50.0, np.float32)
+    maps[0, 0, 2, 5] = 50.0  # row 2, column 5
+    maps[0, 1, 7, 0] = 50.0
+    out = block(mx.nd.array(maps)).asnumpy()
+    np.testing.assert_allclose(out[0], [5.5 / 8, 2.5 / 8, 0.5 / 8, 7.5 / 8], atol=1e-5)
+    flat = block(mx.nd.zeros((1, 2, 8, 8))).asnumpy()
+    np.testing.assert_allclose(flat[0], 0.5, atol=1e-6)  # a flat map: the centre

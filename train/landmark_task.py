@@ -1,5 +1,7 @@
 """The landmark task for the shared loop: data, network, loss and metrics."""
 
+import numpy as np
+
 from recordio import geometry, metrics
 from recordio.schema import get_schema, read_meta
 from recordio.transforms import LandmarkTransform
@@ -18,6 +20,11 @@ def add_args(ap):
     add_augmentation_args(g, zoom=0.1, shift=0.06)
     g.add_argument("--rotate", type=float, default=20.0, help="max rotation, degrees")
     g.add_argument("--gray", type=float, default=0.1, help="probability of a grayscale colour sample")
+    g.add_argument("--lowres", type=float, default=0.0,
+                   help="probability of a small face: the record downscaled 2-4x and blurred before the crop")
+    g.add_argument("--balance_pose", action="store_true",
+                   help="draw training faces pose-balanced: each |yaw| bin (0-30, 30-60, 60+) and |roll| bin "
+                        "(0-30, 30+) as often as the frontal upright one, at most MAX_POSE_WEIGHT times its share")
     g.add_argument("--landmark_weight", type=float, default=1.0,
                    help="stage 3: a in the course's loss a * landmark + b * classification")
     g.add_argument("--face_weight", type=float, default=1.0,
@@ -25,6 +32,9 @@ def add_args(ap):
     g.add_argument("--pos_weight", type=float, default=1.0, help="stage 3: cross-entropy weight of faces")
     g.add_argument("--neg_weight", type=float, default=1.0, help="stage 3: cross-entropy weight of non-faces")
     return ap
+
+
+MAX_POSE_WEIGHT = 8.0  # a rare pose is drawn at most this many times as often as its share: no few faces memorised
 
 
 class LandmarkTask(Task):
@@ -56,6 +66,8 @@ class LandmarkTask(Task):
         """Start the landmark output at the training set's mean shape (``task.start_output_at``), so early
         steps refine a face instead of first finding where faces are."""
         from recordio.dataset import mean_shape
+        if not getattr(net, "starts_at_mean_shape", True):  # heatmap heads: no dense output to start
+            return
         if not start_output_at(net, mean_shape(train_ds.reader).ravel()):
             raise ValueError("cannot tell the landmark output layer of %s (no single bias of width %d)"
                              % (type(net).__name__, 2 * self.schema.num_points))
@@ -64,7 +76,24 @@ class LandmarkTask(Task):
         a = self.args
         return LandmarkTransform(self.schema, self.size, self.channels, train=train, flip=a.flip_prob,
                                  rotate=a.rotate, scale=(1 - a.zoom, 1 + a.zoom), shift=a.shift, color=a.color,
-                                 gray=a.gray)
+                                 gray=a.gray, lowres=a.lowres)
+
+    def sample_weights(self, train_ds):
+        """``--balance_pose``: each face weighted by 1 / the share of its pose bin (|yaw| and |roll| from the
+        annotated points), capped at ``MAX_POSE_WEIGHT``; non-face crops keep weight 1."""
+        if not self.args.balance_pose:
+            return None
+        labels = train_ds.labels()
+        face = self.layout.get(labels, "face")[:, 0] > 0.5
+        euler = np.abs(self.layout.get(labels, "euler"))
+        yaw_bin = np.searchsorted([30.0, 60.0], euler[:, 1], side="right")
+        roll_bin = np.searchsorted([30.0], euler[:, 2], side="right")
+        key = yaw_bin * 2 + roll_bin
+        weights = np.ones(len(labels))
+        counts = np.bincount(key[face], minlength=6).astype(float)
+        share = counts / max(counts.sum(), 1.0)
+        weights[face] = np.minimum(share.max() / np.maximum(share[key[face]], 1e-9), MAX_POSE_WEIGHT)
+        return weights
 
     def loss(self, outputs, label):
         from train.losses import LandmarkLoss, MaskedFaceLoss, PFLDLoss

@@ -154,13 +154,17 @@ RUN_FILES = ("args.json", "state.json", "metrics.csv", "train.log", "last.params
 
 class EpochSampler:
     """Indices of a shard in a fresh order every epoch, given as ``epoch * n + index`` so that the dataset
-    knows the epoch of each sample (``RecordDataset(seed=...)``); epoch e's order is drawn from (seed, e)."""
+    knows the epoch of each sample (``RecordDataset(seed=...)``); epoch e's order is drawn from (seed, e).
+    With ``weights`` an epoch draws n samples with replacement, each with probability proportional to its
+    weight."""
 
-    def __init__(self, length, seed, epoch=0):
+    def __init__(self, length, seed, epoch=0, weights=None):
         self.length, self.seed, self.epoch = length, tuple(seed), epoch
+        self.p = None if weights is None else np.asarray(weights, np.float64) / np.sum(weights)
 
     def __iter__(self):
-        order = np.random.default_rng([*self.seed, self.epoch, 0x5A3]).permutation(self.length)
+        rng = np.random.default_rng([*self.seed, self.epoch, 0x5A3])
+        order = rng.permutation(self.length) if self.p is None else rng.choice(self.length, self.length, p=self.p)
         base = self.epoch * self.length
         self.epoch += 1
         return iter((base + order).tolist())
@@ -169,11 +173,11 @@ class EpochSampler:
         return self.length
 
 
-def train_loader(dataset, batch, workers, seed, epoch=0):
+def train_loader(dataset, batch, workers, seed, epoch=0, weights=None):
     """The training DataLoader: batches in the seeded order of ``EpochSampler``, the last partial batch
     rolled over into the next epoch."""
     from mxnet import gluon
-    sampler = gluon.data.BatchSampler(EpochSampler(len(dataset), seed, epoch), batch, "rollover")
+    sampler = gluon.data.BatchSampler(EpochSampler(len(dataset), seed, epoch, weights), batch, "rollover")
     return gluon.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers, thread_pool=False)
 
 
@@ -248,7 +252,8 @@ class _Run:
         self.train_ds, self.val_ds = self.task.datasets(a, self.rank, self.workers, seed=(a.seed, self.rank))
         workers = os.cpu_count() if a.num_workers is None else a.num_workers
         self.batch = a.batch_size * len(self.ctx)
-        self.train_loader = train_loader(self.train_ds, self.batch, workers, (a.seed, self.rank), self.start_epoch)
+        self.train_loader = train_loader(self.train_ds, self.batch, workers, (a.seed, self.rank), self.start_epoch,
+                                         self.task.sample_weights(self.train_ds))
         self.val_loader = gluon.data.DataLoader(self.val_ds, batch_size=self.batch, shuffle=False,
                                                 num_workers=workers) if self.val_ds is not None else None
         self.steps = max(1, len(self.train_ds) // self.batch)

@@ -51,6 +51,11 @@ class Task:
     def init_network(self, net, train_ds):
         """Adjust a freshly initialised network to the training data (default: nothing)."""
 
+    def sample_weights(self, train_ds):
+        """How often each training sample is drawn, relative to the others ((N,) array), or None: each once per
+        epoch (default)."""
+        return None
+
     def loss(self, outputs, label):
         """Per-sample loss (N,) from the network outputs (tuple) and the label batch, or a dict of named
         parts (each (N,)) whose sum is the loss; the loop logs each part."""
