@@ -135,3 +135,28 @@ def test_make_synthetic_cli_writes_sidecar_and_contact_sheet(tmp_path):
     assert len(lines) == 7 and len(json.loads(lines[0])["visible"]) == 98
     img = cv2.imread(str(sheet))
     assert img is not None and img.shape[0] >= 160 and img.shape[1] == 6 * 160
+
+
+def test_course21_points_hidden_by_the_head_sit_on_its_outline_as_the_course_marks_them():
+    import cv2
+    from recordio.schema import WFLW98_TO_COURSE21, convert_points
+    from tools.synth.formats import course21_points
+    from tools.synth.render import render_centred, sample_person
+    moved_total = 0
+    for i, yaw in enumerate((75.0, -85.0, 20.0)):
+        rng = np.random.default_rng([8, i])
+        img, f = render_centred(rng, sample_person(rng, SynthConfig()), (0.0, yaw, 0.0), (0.0, 0.0), 300, 60)
+        K = geometry.camera_matrix(300, 300)
+        raw = geometry.project(convert_points(f.points3d, "course21"), K)
+        pts = course21_points(f, K)
+        hidden = np.array([not f.self_visible[list(src)].any() for src in WFLW98_TO_COURSE21])
+        np.testing.assert_allclose(pts[~hidden], raw[~hidden])  # what the head shows stays where it is
+        poly = f.outline.astype(np.float32).reshape(-1, 1, 2)
+        for k in np.flatnonzero(hidden):
+            if cv2.pointPolygonTest(poly, tuple(map(float, raw[k])), False) > 0:
+                assert abs(cv2.pointPolygonTest(poly, tuple(map(float, pts[k])), True)) < 0.5  # on the outline
+                assert pts[k, 1] == raw[k, 1] and (pts[k, 0] - raw[k, 0]) * np.sign(-yaw) > 0  # along its row
+                moved_total += 1
+        if abs(yaw) < 30:
+            assert not hidden.any()
+    assert moved_total >= 8

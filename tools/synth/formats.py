@@ -15,9 +15,9 @@ import numpy as np
 from tqdm import tqdm
 
 from recordio import geometry, labelfiles
-from recordio.schema import convert_points
+from recordio.schema import WFLW98_TO_COURSE21, convert_points
 from tools.packers.landmarks import OUTSIDE_TOLERANCE
-from tools.synth.render import SynthConfig, render_photo
+from tools.synth.render import SynthConfig, hidden_to_outline, render_photo
 
 WFLW_GROUP = "0--Synthetic"
 WFLW_SUBSETS = {"pose": "largepose", "expression": "expression", "illumination": "illumination",
@@ -137,6 +137,15 @@ def write_wflw(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None, truncate=0):
     return truth
 
 
+def course21_points(face, K):
+    """The 21 course points of a rendered face: its 3D points projected, those the head hides placed on its
+    outline as the course's annotators do (on a profile all four eye corners sit on the visible side)."""
+    pts21 = geometry.project(convert_points(face.points3d, "course21"), K)
+    hidden = np.array([not face.self_visible[list(src)].any() for src in WFLW98_TO_COURSE21])
+    facing_x = np.sign((face.R @ geometry.FORWARD)[0]) or 1.0
+    return hidden_to_outline(pts21, hidden, face.outline, facing_x)
+
+
 def write_course21(out, num, seed=0, jobs=1, cfg=None, folder="I", truncate=0):
     """Course layout: ``out/I/label.txt`` (name, box, 21 points) and the photos beside it.
 
@@ -151,7 +160,7 @@ def write_course21(out, num, seed=0, jobs=1, cfg=None, folder="I", truncate=0):
         H, W = img.shape[:2]
         K = geometry.camera_matrix(W, H)
         for k, f in enumerate(faces):
-            pts21 = geometry.project(convert_points(f.points3d, "course21"), K)
+            pts21 = course21_points(f, K)
             box = geometry.points_box(f.points)
             lines.append("%s %s %s" % (name, _fmt(box), _fmt(pts21)))
             gt = f.ground_truth((W, H))

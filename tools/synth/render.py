@@ -81,6 +81,8 @@ class Face:
     attributes: np.ndarray = None  # WFLW flags
     occluder: list = None  # polygon (photo px) drawn over the face, or None
     visible_before_occluder: np.ndarray = None
+    self_visible: np.ndarray = None  # (98,) bool: not hidden by the head itself (parts turned away, the nose)
+    outline: np.ndarray = None  # the head's outline polygon in photo px
     appearance: dict = field(default_factory=dict)
 
     @property
@@ -288,7 +290,28 @@ def draw_face(img, face, K, light, rng, makeup=False):
         behind[51:60] = False
         vis &= ~behind
     face.visible = vis
+    face.self_visible = vis.copy()  # before other faces and occluders hide anything: what the head itself shows
+    face.outline = sil
     return sil
+
+
+def hidden_to_outline(points, hidden, outline, facing_x):
+    """Points hidden by the head, moved as the course's annotators place them: along their image row to where
+    the head's outline is, on the side the face turns to (``facing_x``: the sign of the face's forward
+    direction in x).  A hidden point already outside the outline stays.  Returns a new (K, 2) array."""
+    out = np.array(points, dtype=np.float64)
+    poly = np.asarray(outline, np.float64)
+    edges = list(zip(poly, np.roll(poly, -1, axis=0)))
+    for k in np.flatnonzero(hidden):
+        x, y = out[k]
+        if not inside_polygon(poly, out[k:k + 1])[0]:
+            continue
+        crossings = [a[0] + (y - a[1]) * (b[0] - a[0]) / (b[1] - a[1]) for a, b in edges
+                     if (a[1] - y) * (b[1] - y) < 0]
+        ahead = [c for c in crossings if (c - x) * facing_x > 0]
+        if ahead:
+            out[k, 0] = min(ahead, key=lambda c: abs(c - x))
+    return out
 
 
 def _lambert(normal, light):
