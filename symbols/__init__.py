@@ -12,6 +12,7 @@ _MODELS = {
     "course_stage1": partial(CourseCNN, face_head=False),
     "course_stage2_cnn": partial(CourseCNN, width=2.0, bn=True, dropout=0.2),
     "course_stage3_cnn": partial(CourseCNN, width=2.0, bn=True, dropout=0.2, face_head=True),
+    "course_stage3_cnn_hm": partial(CourseCNN, width=2.0, bn=True, face_head=True, head="integral"),
     "course_stage2_resnet18": partial(BackboneRegressor, backbone="resnet18"),
     "course_stage2_mobilenetv2": partial(BackboneRegressor, backbone="mobilenetv2"),
     "course_stage3": partial(CourseCNN, face_head=True),

@@ -30,6 +30,35 @@ class _LandmarkNet(HybridBlock):
             self.deploy = {"keep": (0, 1), "softmax": (1,)}
 
 
+class CellCentres(mx.init.Initializer):
+    """Fills a (2, S*S) parameter with the x and the y of each cell centre of an S x S map (row-major), as shares
+    of the map's side: ``((j + 0.5) / S, (i + 0.5) / S)``."""
+
+    def _init_weight(self, name, arr):
+        side = int(round(math.sqrt(arr.shape[1])))
+        c = (np.arange(side) + 0.5) / side
+        arr[:] = np.stack([np.tile(c, side), np.repeat(c, side)])
+
+    _init_default = _init_weight
+
+
+class IntegralHeatmap(HybridBlock):
+    """Integral regression (soft-argmax): K square heatmaps (N, K, S, S) to (N, 2K) points as shares of the
+    input side, each the expected cell centre under the softmax of its map.  The cell centres are a constant
+    parameter sized when the map's size is first seen, so the graph is plain softmax and FullyConnected."""
+
+    def __init__(self, num_points, **kwargs):
+        super().__init__(**kwargs)
+        self.num_points = num_points
+        self.cells = self.params.get("cells", shape=(2, 0), init=CellCentres(), grad_req="null",
+                                     differentiable=False, allow_deferred_init=True)
+
+    def hybrid_forward(self, F, maps, cells):
+        prob = F.softmax(F.reshape(maps, (-3, -1)), axis=-1)  # (N*K, S*S)
+        xy = F.FullyConnected(prob, cells, num_hidden=2, no_bias=True)  # (N*K, 2)
+        return F.reshape(xy, (-1, 2 * self.num_points))
+
+
 class CourseCNN(_LandmarkNet):
     """The course's CNN: stage 1 exactly, and its stronger stage-2/3 forms.
 
@@ -38,12 +67,18 @@ class CourseCNN(_LandmarkNet):
     FC 128, 128, 2K, PReLU throughout, 112x112 grayscale.  Stage 2 adds batch
     norm, ``width`` times the channels and dropout; ``face_head`` adds the
     stage-3 face / non-face branch (FC 128 -> 2) on the shared features.
+    ``head='integral'`` replaces the dense landmark layers by three upsampling layers to one heatmap per point
+    and integral regression (``IntegralHeatmap``), as the course suggests for stage 2.
     """
 
     def __init__(self, num_points=21, face_head=False, width=1.0, bn=False, dropout=0.0, input_size=112,
-                 input_channels=1, **kwargs):
+                 input_channels=1, head="dense", **kwargs):
         super().__init__(**kwargs)
         self._init_meta(num_points, input_size, input_channels, face_head)
+        if head not in ("dense", "integral"):
+            raise ValueError("unknown landmark head %r (dense, integral)" % head)
+        self.integral = head == "integral"
+        self.starts_at_mean_shape = not self.integral
 
         def c(n):
             return int(round(n * width))
@@ -59,17 +94,25 @@ class CourseCNN(_LandmarkNet):
                 t.add(conv(8, 5, 2), nn.AvgPool2D(2, 2, ceil_mode=True))
                 t.add(conv(16, 3), conv(16, 3), nn.AvgPool2D(2, 2, ceil_mode=True))
                 t.add(conv(24, 3), conv(24, 3), nn.AvgPool2D(2, 2, ceil_mode=True))
-                t.add(conv(40, 3, pad=1), conv(80, 3, pad=1), nn.Flatten())
+                t.add(conv(40, 3, pad=1), conv(80, 3, pad=1))
+                if not self.integral:
+                    t.add(nn.Flatten())
             self.head = nn.HybridSequential(prefix="lmk_")
             with self.head.name_scope():
-                self.head.add(nn.Dense(c(128)), nn.PReLU())
-                if dropout:
-                    self.head.add(nn.Dropout(dropout))
-                self.head.add(nn.Dense(c(128)), nn.PReLU(), nn.Dense(2 * num_points))
+                if self.integral:
+                    for channels in (c(64), c(32), c(32)):  # the 4 x 4 map to 32 x 32 heatmaps
+                        self.head.add(conv_bn(channels, 1, act="prelu", bn=bn),
+                                      nn.Conv2DTranspose(channels, 4, 2, 1, use_bias=not bn))
+                    self.head.add(nn.Conv2D(num_points, 1), IntegralHeatmap(num_points, prefix="integral_"))
+                else:
+                    self.head.add(nn.Dense(c(128)), nn.PReLU())
+                    if dropout:
+                        self.head.add(nn.Dropout(dropout))
+                    self.head.add(nn.Dense(c(128)), nn.PReLU(), nn.Dense(2 * num_points))
             if face_head:
                 self.cls = nn.HybridSequential(prefix="cls_")
                 with self.cls.name_scope():
-                    self.cls.add(nn.Dense(128), nn.PReLU(), nn.Dense(2))
+                    self.cls.add(nn.Dense(128), nn.PReLU(), nn.Dense(2))  # Dense flattens the map itself
 
     def hybrid_forward(self, F, x):
         f = self.trunk(self.norm(x))
@@ -165,35 +208,6 @@ class BackboneRegressor(_LandmarkNet, ZooBackbones):
         if self.face_head:
             return lmk, self.cls(f)
         return (lmk,)
-
-
-class CellCentres(mx.init.Initializer):
-    """Fills a (2, S*S) parameter with the x and the y of each cell centre of an S x S map (row-major), as shares
-    of the map's side: ``((j + 0.5) / S, (i + 0.5) / S)``."""
-
-    def _init_weight(self, name, arr):
-        side = int(round(math.sqrt(arr.shape[1])))
-        c = (np.arange(side) + 0.5) / side
-        arr[:] = np.stack([np.tile(c, side), np.repeat(c, side)])
-
-    _init_default = _init_weight
-
-
-class IntegralHeatmap(HybridBlock):
-    """Integral regression (soft-argmax): K square heatmaps (N, K, S, S) to (N, 2K) points as shares of the
-    input side, each the expected cell centre under the softmax of its map.  The cell centres are a constant
-    parameter sized when the map's size is first seen, so the graph is plain softmax and FullyConnected."""
-
-    def __init__(self, num_points, **kwargs):
-        super().__init__(**kwargs)
-        self.num_points = num_points
-        self.cells = self.params.get("cells", shape=(2, 0), init=CellCentres(), grad_req="null",
-                                     differentiable=False, allow_deferred_init=True)
-
-    def hybrid_forward(self, F, maps, cells):
-        prob = F.softmax(F.reshape(maps, (-3, -1)), axis=-1)  # (N*K, S*S)
-        xy = F.FullyConnected(prob, cells, num_hidden=2, no_bias=True)  # (N*K, 2)
-        return F.reshape(xy, (-1, 2 * self.num_points))
 
 
 class HeatmapRegressor(_LandmarkNet, ZooBackbones):

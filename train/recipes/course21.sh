@@ -18,6 +18,8 @@ MODEL=${MODEL:-course_stage3_cnn}
 SYNTH=${SYNTH:-8000}
 PRE_EPOCHS=${PRE_EPOCHS:-10}
 EPOCHS=${EPOCHS:-80}
+read -r -a SYNTH_ARGS <<< "${SYNTH_ARGS:-}"  # e.g. "--yaw 90 --roll 60": the synthetic faces' pose ranges
+read -r -a TRAIN_ARGS <<< "${TRAIN_ARGS:-}"  # e.g. "--rotate 40 --lowres 0.2": added to both training runs
 mkdir -p "$OUT"
 START=$(date +%s)
 
@@ -25,16 +27,16 @@ $PY "$ROOT/tools/make_rec.py" course21 "$DATA" --out "$OUT/rec" --test_ratio 0.2
     --seed 0
 FINETUNE=()
 if [ "$SYNTH" -gt 0 ]; then
-  $PY "$ROOT/tools/make_synthetic.py" course21 --num "$SYNTH" --out "$OUT/synth" --seed 7
+  $PY "$ROOT/tools/make_synthetic.py" course21 --num "$SYNTH" --out "$OUT/synth" --seed 7 "${SYNTH_ARGS[@]}"
   $PY "$ROOT/tools/make_rec.py" course21 "$OUT/synth/I" --out "$OUT/synth_rec" --test_ratio 0 --neg_ratio 0.3
   $PY "$ROOT/train/train_landmarks.py" --train "$OUT/synth_rec/train" --val "$OUT/rec/val" --model "$MODEL" \
       --loss wing --lr 2e-3 --epochs "$PRE_EPOCHS" --batch_size 64 --gpu_ids "${GPU_IDS:-}" --out "$OUT/pretrain" --overwrite \
-      --log_interval 0 --no_export
+      --log_interval 0 --no_export "${TRAIN_ARGS[@]}"
   FINETUNE=(--finetune "$OUT/pretrain/last.params" --warmup_epochs 0)
 fi
 $PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/val" --model "$MODEL" \
     --loss wing --lr 1e-3 --epochs "$EPOCHS" --batch_size 64 --gpu_ids "${GPU_IDS:-}" --out "$OUT/run" --overwrite \
-    --log_interval 0 "${FINETUNE[@]}"
+    --log_interval 0 "${FINETUNE[@]}" "${TRAIN_ARGS[@]}"
 # stage 3 answers as the course's does: no points for a crop it judges non-face (score/, a failure there);
 # score_all/ scores every face's points; score_noflip/ is one pass without flip averaging
 $PY "$ROOT/deploy/score.py" --model "$OUT/run/model" --archive "$OUT/rec/test" --baseline_train "$OUT/rec/train" \
