@@ -46,18 +46,6 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
-def crops_for(img, boxes, predictor, recipe):
-    """Input crops for ``boxes`` of one photo and the affines taking crop px back to photo px."""
-    h, w = img.shape[:2]
-    inputs, to_photo = [], []
-    for box in boxes:
-        cb = geometry.crop_box_from_recipe(box, (w, h), recipe)
-        A = geometry.box_to_crop_affine(cb, predictor.size, predictor.size)
-        inputs.append(predictor.prepare(geometry.warp(img, A, predictor.size, predictor.size)))
-        to_photo.append(geometry.invert_affine(A))
-    return inputs, to_photo
-
-
 def main(argv=None):
     args = parse_args(argv)
     from deploy.predictor import Predictor
@@ -72,7 +60,6 @@ def main(argv=None):
             print("skipped %s:%d: no face box" % (e.file, e.line), file=sys.stderr)
             continue
         by_image.setdefault(e.image, []).append(e)
-    recipe = predictor.meta.get("crop")
     written = nonfaces = 0
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as out:
@@ -82,7 +69,7 @@ def main(argv=None):
             if img is None:
                 print("skipped %s: cannot read image %s" % (faces[0].file, path), file=sys.stderr)
                 continue
-            inputs, to_photo = crops_for(img, [f.box for f in faces], predictor, recipe)
+            inputs, to_photo = predictor.crops(img, [f.box for f in faces])
             res = {}
             for s in range(0, len(inputs), args.batch_size):
                 part = predictor(np.stack(inputs[s:s + args.batch_size]))

@@ -84,6 +84,18 @@ class Predictor:
             outs["face_prob"] = outs["face_prob"][:, 1]
         return outs
 
+    def crops(self, img, boxes):
+        """The model's inputs for face ``boxes`` (annotators' convention, photo px) of one photo, cut by the crop
+        recipe it was trained with (its meta's ``crop``), and the affines taking crop px back to photo px."""
+        h, w = img.shape[:2]
+        inputs, to_photo = [], []
+        for box in boxes:
+            cb = geometry.crop_box_from_recipe(box, (w, h), self.meta.get("crop"))
+            A = geometry.box_to_crop_affine(cb, self.size, self.size)
+            inputs.append(self.prepare(geometry.warp(img, A, self.size, self.size)))
+            to_photo.append(geometry.invert_affine(A))
+        return inputs, to_photo
+
     def prepare(self, crop):
         """An HxWx3 BGR (or HxW gray) crop of the model's input size to one (C, S, S) input."""
         import cv2

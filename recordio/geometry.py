@@ -87,14 +87,16 @@ def flip_euler(euler):
 CROP_FOCAL = 6.0  # focal length of a face crop, in crop sides: a face crop spans about 1/6 of a photo's view
 
 
-def camera_matrix(width, height, focal=None):
-    """The stated camera model: focal length ``focal`` px (default max(W, H)), principal point at the centre.
+def camera_matrix(width, height, focal=None, center=None):
+    """The stated camera model: focal length ``focal`` px (default the photo's width, W), principal point
+    ``center`` (default the photo's centre).  Photos without known intrinsics get the default (the README
+    states it: about a 53-degree horizontal field of view, a phone's or webcam's).
 
-    For a photo the default is right; for a face crop whose photo is unknown
-    use ``CROP_FOCAL * max(W, H)``: a crop is a narrow view.
+    For a face crop whose photo is unknown use ``CROP_FOCAL * max(W, H)``: a crop is a narrow view.
     """
-    f = float(max(width, height)) if focal is None else float(focal)
-    return np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
+    f = float(width) if focal is None else float(focal)
+    cx, cy = (width / 2.0, height / 2.0) if center is None else (float(center[0]), float(center[1]))
+    return np.array([[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]])
 
 
 def project(points_cam, K):
@@ -118,7 +120,7 @@ def _pnp_model(schema_name):
     return sch.convert_points(face3d.MEAN_FACE_98, schema_name)[idx], idx
 
 
-def head_pose_from_landmarks(points, image_size, schema="wflw98", focal=None):
+def head_pose_from_landmarks(points, image_size, schema="wflw98", focal=None, center=None):
     """Fit the mean 3D face to 2D landmarks with solvePnP.
 
     Parameters
@@ -126,7 +128,8 @@ def head_pose_from_landmarks(points, image_size, schema="wflw98", focal=None):
     points : (K, 2) array, continuous pixels of the image the points are in.
     image_size : (width, height) of that image (defines ``camera_matrix``).
     schema : landmark schema name.
-    focal : focal length in px (default max(W, H)); see ``CROP_FOCAL`` for crops.
+    focal : focal length in px (default the image width); see ``CROP_FOCAL`` for crops.
+    center : principal point (x, y) px (default the image centre).
 
     Returns
     -------
@@ -135,7 +138,7 @@ def head_pose_from_landmarks(points, image_size, schema="wflw98", focal=None):
     import cv2
     model, idx = _pnp_model(schema)
     img = np.ascontiguousarray(np.asarray(points, dtype=np.float64)[idx])
-    K = camera_matrix(*image_size, focal=focal)
+    K = camera_matrix(*image_size, focal=focal, center=center)
     ok, rvec, tvec = cv2.solvePnP(model, img, K, None, flags=cv2.SOLVEPNP_EPNP)
     if not ok:
         rvec, tvec = np.zeros((3, 1)), np.array([[0.0], [0.0], [500.0]])
@@ -326,6 +329,52 @@ def box_iou(a, b):
     area_a = np.prod(a[:, 2:] - a[:, :2], -1)
     area_b = np.prod(b[:, 2:] - b[:, :2], -1)
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+
+
+def map_box(box, box_map):
+    """Apply a detector's box map to its boxes (..., 4): the box the annotators would have drawn.
+
+    ``box_map`` (dx, dy, sw, sh): the centre moves by (dx * w, dy * h) and the size scales by (sw, sh), w and
+    h the detector box's size.  (0, 0, 1, 1) is the identity.
+    """
+    b = np.asarray(box, dtype=np.float64)
+    dx, dy, sw, sh = box_map
+    w, h = box_size(b)
+    cx, cy = 0.5 * (b[..., 0] + b[..., 2]) + dx * w, 0.5 * (b[..., 1] + b[..., 3]) + dy * h
+    return np.stack([cx - 0.5 * sw * w, cy - 0.5 * sh * h, cx + 0.5 * sw * w, cy + 0.5 * sh * h], -1)
+
+
+def fit_box_map(detected, annotated):
+    """The box map (``map_box``) from detector boxes (N, 4) to the annotated boxes they found (N, 4): the
+    median centre offset and size ratio, in detector-box units (the median: a few poor matches do not
+    pull it)."""
+    d = np.asarray(detected, dtype=np.float64).reshape(-1, 4)
+    a = np.asarray(annotated, dtype=np.float64).reshape(-1, 4)
+    if not len(d):
+        raise ValueError("no matched boxes to fit a box map on")
+    dw, dh = box_size(d)
+    aw, ah = box_size(a)
+    dx = (0.5 * (a[:, 0] + a[:, 2]) - 0.5 * (d[:, 0] + d[:, 2])) / dw
+    dy = (0.5 * (a[:, 1] + a[:, 3]) - 0.5 * (d[:, 1] + d[:, 3])) / dh
+    return tuple(float(np.median(v)) for v in (dx, dy, aw / dw, ah / dh))
+
+
+def match_boxes(pred, truth, min_iou=0.5):
+    """Greedy one-to-one matching of predicted boxes to true boxes by IoU (highest first).
+
+    Returns a list of (pred index, truth index, iou) with iou >= ``min_iou``.
+    """
+    iou = box_iou(pred, truth) if len(pred) and len(truth) else np.zeros((len(pred), len(truth)))
+    pairs, used_p, used_t = [], set(), set()
+    for k in np.argsort(-iou, axis=None):
+        i, j = np.unravel_index(k, iou.shape)
+        if iou[i, j] < min_iou:
+            break
+        if i not in used_p and j not in used_t:
+            pairs.append((int(i), int(j), float(iou[i, j])))
+            used_p.add(i)
+            used_t.add(j)
+    return pairs
 
 
 def crop_box_from_recipe(box, photo_size, recipe):

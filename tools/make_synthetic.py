@@ -7,6 +7,7 @@ python tools/make_synthetic.py course21 --num 300 --out data/synth_course --cont
 python tools/make_synthetic.py mc4 --num 400 --out data/synth_mc4
 python tools/make_synthetic.py mpiifacegaze --num 200 --persons 3 --out data/synth_mpii
 python tools/make_synthetic.py gaze360 --num 60 --out data/synth_gaze360
+python tools/make_synthetic.py video --num 4 --frames 150 --out data/synth_video
 """
 import argparse
 import logging
@@ -17,7 +18,7 @@ import time
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-FORMATS = ("wflw", "course21", "mc4", "mpiifacegaze", "gaze360")
+FORMATS = ("wflw", "course21", "mc4", "mpiifacegaze", "gaze360", "video")
 
 
 def parse_args(argv=None):
@@ -25,7 +26,8 @@ def parse_args(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("format", choices=FORMATS)
     ap.add_argument("--num", type=int, required=True,
-                    help="number of faces (mpiifacegaze: images per person; gaze360: recordings)")
+                    help="number of faces (mpiifacegaze: images per person; gaze360: recordings; video: videos)")
+    ap.add_argument("--frames", type=int, default=100, help="video: frames per video (25 fps)")
     ap.add_argument("--persons", type=int, default=3, help="mpiifacegaze: number of person files")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
@@ -58,6 +60,8 @@ def main(argv=None):
     kwargs = {"seed": args.seed, "jobs": args.jobs, "cfg": cfg}
     if args.format in ("wflw", "mc4", "gaze360"):
         kwargs["test_ratio"] = args.test_ratio
+    if args.format == "video":
+        kwargs["frames"] = args.frames
     if args.format == "mpiifacegaze":
         kwargs["persons"] = args.persons
         if args.truncate:
@@ -67,9 +71,10 @@ def main(argv=None):
     truth = formats.WRITERS[args.format](args.out, args.num, **kwargs)
     took = time.time() - start
     rejects = sum(1 for t in truth if t.get("expect_reject"))
-    print("%s: %d faces in %.1f s (%.0f faces/s) -> %s; %d faces will be rejected by make_rec on purpose "
-          "(listed with expect_reject in ground_truth.jsonl)" % (args.format, len(truth), took, len(truth) / took,
-                                                                  args.out, rejects))
+    unit = {"video": "videos", "gaze360": "sequences"}.get(args.format, "faces")
+    print("%s: %d %s in %.1f s (%.0f %s/s) -> %s; %d will be rejected by make_rec on purpose "
+          "(listed with expect_reject in ground_truth.jsonl)" % (args.format, len(truth), unit, took,
+                                                                  len(truth) / took, unit, args.out, rejects))
     if args.contact_sheet:
         from tools.synth.formats import face_counts, render_many
         sheet_cfg = cfg or SynthConfig()

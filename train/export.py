@@ -63,3 +63,7 @@ def main(argv=None):
         with open(best) as f:
             metrics = json.load(f)
     return export_run(task, args, net, a.run_dir, metrics, a.params)
+
+
+if __name__ == "__main__":
+    main()

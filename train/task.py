@@ -109,8 +109,22 @@ def network_kwargs(args):
     return {"norm": "imagenet"}
 
 
+TASK_ARGS = {"landmarks": "train.landmark_task", "gaze": "train.gaze_task"}  # each task's add_args
+
+
+def training_defaults(task_name):
+    """The defaults of every training argument of ``task_name`` (the loop's and the task's)."""
+    import importlib
+    from train import loop
+    ap = argparse.ArgumentParser()
+    loop.add_common_args(ap)
+    importlib.import_module(TASK_ARGS[task_name]).add_args(ap)
+    return vars(ap.parse_args(["--out", "."]))
+
+
 def read_run_args(run_dir):
-    """The arguments a run was trained with, from ``RUN_DIR/args.json``, as a Namespace."""
+    """The arguments a run was trained with, from ``RUN_DIR/args.json``, as a Namespace; arguments added to
+    the project after the run take their defaults."""
     path = os.path.join(run_dir, RUN_ARGS)
     try:
         with open(path) as f:
@@ -119,7 +133,9 @@ def read_run_args(run_dir):
         raise SystemExit("error: %s not found: %s is not a training run directory" % (path, run_dir))
     except json.JSONDecodeError as e:
         raise SystemExit("error: %s is not valid JSON: %s" % (path, e))
-    return argparse.Namespace(**{k: v for k, v in saved.items() if k not in RUN_ONLY})
+    args = training_defaults(saved.get("task_name", "landmarks"))
+    args.update({k: v for k, v in saved.items() if k not in RUN_ONLY})
+    return argparse.Namespace(**args)
 
 
 def take_run_args(args, run_dir, keys):

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from recordio import geometry, labelfiles
 from recordio.schema import WFLW98_TO_COURSE21, convert_points
 from tools.packers.landmarks import OUTSIDE_TOLERANCE
-from tools.synth.render import SynthConfig, hidden_to_outline, render_photo
+from tools.synth.render import HEAD_HEIGHT_MM, SynthConfig, hidden_to_outline, render_photo
 
 WFLW_GROUP = "0--Synthetic"
 WFLW_SUBSETS = {"pose": "largepose", "expression": "expression", "illumination": "illumination",
@@ -238,7 +238,7 @@ def _write_truth(out, truth, fmt, seed, cfg):
             fh.write(json.dumps(t) + "\n")
     with open(os.path.join(out, "synthetic.json"), "w") as fh:
         json.dump({"format": fmt, "seed": seed, "faces": len(truth), "config": vars(cfg),
-                   "camera": "focal max(W, H) px, principal point at the photo centre (recordio.geometry)",
+                   "camera": "focal W px (the photo width), principal point at the photo centre (recordio.geometry)",
                    "expected_rejects": sum(1 for t in truth if t.get("expect_reject"))}, fh, indent=1, default=list)
 
 
@@ -376,3 +376,85 @@ def write_gaze360(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None, frames=GAZ
 
 
 WRITERS.update({"mpiifacegaze": write_mpiifacegaze, "gaze360": write_gaze360})
+
+
+VIDEO_SIZE = (640, 480)
+VIDEO_FPS = 25.0
+
+
+def _motion(rng, frames, lo, hi, hold=0.4, segment=(20, 45)):
+    """A slow random trajectory (frames, D) in [lo, hi]: eased moves between keyframes, and still stretches
+    (a ``hold`` share of the segments keep their value)."""
+    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    out, value, k = [], rng.uniform(lo, hi), 0
+    while k < frames:
+        n = int(rng.integers(*segment))
+        target = value if rng.uniform() < hold else rng.uniform(lo, hi)
+        w = 0.5 - 0.5 * np.cos(np.pi * (np.arange(1, n + 1) / n))[:, None]  # ease in and out
+        out.append(value + w * (target - value))
+        value, k = target, k + n
+    return np.concatenate(out)[:frames]
+
+
+def write_video(out, num, seed=0, jobs=1, cfg=None, frames=100, faces=(1, 2), truncate=0):
+    """Rendered videos with exact per-frame truth: ``video_XXX.mp4`` (640 x 480, 25 fps, mp4v) and
+    ``video_XXX.jsonl``, one line per face per frame: frame, time, face (a stable index), pose, eye angles,
+    gaze vector, the 98 points, the 21 course points (the course's convention for hidden points), per-point
+    visibility and the face box.  Heads and eyes move slowly between still stretches; each video keeps its
+    people, light and scene.  ``truncate`` videos are written cut short (their truth is kept whole)."""
+    from tools.synth.render import _background, _light, draw_face, pose_face, sample_person
+    cfg = cfg or SynthConfig(yaw=45.0, pitch=20.0, roll=20.0, eye_lo=20.0, eye_la=12.0)
+    os.makedirs(out, exist_ok=True)
+    W, H = VIDEO_SIZE
+    K = geometry.camera_matrix(W, H)
+    truth, names = [], []
+    for v in tqdm(range(num), desc="video", unit="video"):
+        rng = np.random.default_rng([seed, v, 77])
+        n_faces = int(rng.integers(faces[0], faces[1] + 1))
+        scene, light = _background(rng, W, H), _light(rng)
+        people = [sample_person(rng, cfg) for _ in range(n_faces)]
+        lanes = (np.arange(n_faces) + 0.5) / n_faces * W  # faces keep to their own part of the frame
+        tracks = []
+        for k in range(n_faces):
+            pose = _motion(rng, frames, [-cfg.pitch, -cfg.yaw, -cfg.roll], [cfg.pitch, cfg.yaw, cfg.roll])
+            eye = _motion(rng, frames, [-cfg.eye_lo, -cfg.eye_la], [cfg.eye_lo, cfg.eye_la])
+            span = 0.25 * W / n_faces
+            centre = _motion(rng, frames, [lanes[k] - span, 0.4 * H], [lanes[k] + span, 0.6 * H], hold=0.5)
+            head_px = _motion(rng, frames, [0.35 * H / n_faces ** 0.5], [0.6 * H / n_faces ** 0.5], hold=0.6)[:, 0]
+            tracks.append((pose, eye, centre, head_px))
+        name = "video_%03d" % v
+        names.append(name + ".mp4")
+        writer = cv2.VideoWriter(os.path.join(out, name + ".mp4"), cv2.VideoWriter_fourcc(*"mp4v"), VIDEO_FPS, (W, H))
+        lines = []
+        for f in range(frames):
+            img = scene.copy()
+            posed = []
+            for k, (pose, eye, centre, head_px) in enumerate(tracks):
+                tz = K[0, 0] * HEAD_HEIGHT_MM / head_px[f]
+                t = tz * np.linalg.solve(K, [centre[f, 0], centre[f, 1], 1.0])
+                face = pose_face(pose[f], t, eye[f], people[k]["identity"])
+                face.appearance = dict(people[k]["appearance"], K=K)
+                posed.append((k, face))
+            for k, face in sorted(posed, key=lambda kf: -kf[1].t[2]):  # far faces first
+                draw_face(img, face, K, light, rng, makeup=face.appearance["makeup"])
+            writer.write(img)
+            for k, face in posed:
+                lines.append({"frame": f, "time": round(f / VIDEO_FPS, 4), "face": k, "pitch": float(face.euler[0]),
+                              "yaw": float(face.euler[1]), "roll": float(face.euler[2]), "eye_lo_la": face.eye.tolist(),
+                              "gaze_vector": face.gaze_vector.tolist(), "points": np.round(face.points, 3).tolist(),
+                              "points21": np.round(course21_points(face, K), 3).tolist(),
+                              "visible": face.visible.astype(int).tolist(),
+                              "box": np.round(geometry.points_box(face.points), 3).tolist()})
+        writer.release()
+        with open(os.path.join(out, name + ".jsonl"), "w") as fh:
+            fh.write("".join(json.dumps(line) + "\n" for line in lines))
+        truth.append({"video": name + ".mp4", "frames": frames, "faces": n_faces, "fps": VIDEO_FPS,
+                      "expect_reject": None})
+    for t in truth:
+        if t["video"] in _truncate(out, names, truncate, seed):
+            t["expect_reject"] = TRUNCATED
+    _write_truth(out, truth, "video", seed, cfg)
+    return truth
+
+
+WRITERS["video"] = write_video

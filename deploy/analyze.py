@@ -1,0 +1,355 @@
+"""Landmarks and head pose on photos, folders of photos, videos or a camera, from exported models only.
+
+    python deploy/analyze.py photo.jpg --out out/analyze                  # the shipped model and detector
+    python deploy/analyze.py photos/ clip.mp4 --out out/analyze --detector dlib
+    python deploy/analyze.py --camera 0 --out out/cam --show
+
+``OUT/results.jsonl``: one line per face per photo or frame: ``source`` (and ``image``, so the lines read as
+deploy/predict.py's), ``frame``, ``time`` and ``track`` for video, ``box`` (the annotators' convention) and
+``det_score``, ``face_score`` (stage-3 models), ``points`` in photo pixels and ``pose`` (pitch, yaw, roll in
+degrees: the project's 3D face fitted to the points by solvePnP, ``recordio.geometry``, with the camera
+below).  Drawn output: ``OUT/drawn/<photo>`` and ``OUT/<video>.mp4`` (box, points, track id, head-pose
+axes: red x, green y, blue the facing direction); ``--show`` opens a window.  ``OUT/summary.json``: faces
+found, photos or frames per second, the camera, and what was skipped and why.
+
+Camera: ``--focal PX`` and ``--center X,Y``; without them focal = the photo's width and the principal point
+at its centre (the summary says it was assumed).  Detection (``deploy/detect.py``): the detector's boxes are
+mapped to the annotators' convention, then a stage-3 landmark model re-scores every detection and those it
+judges non-face are dropped (``--keep_nonfaces`` keeps them).  In video, faces are tracked (their points give
+the next frame's box; the detector runs every ``--detect_every`` frames and when a track is lost) and points
+and pose are smoothed by a One-Euro filter (``--no_smooth`` turns it off).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from recordio.devices import use_all_cores  # noqa: E402
+
+use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from recordio import devices, geometry, imagefile  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHIPPED_LANDMARKS = os.path.join(HERE, "models", "course21", "model")
+SHIPPED_DETECTOR = os.path.join(HERE, "models", "detector", "model")
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+MAX_BAD_FRAMES = 25  # a video that fails this many frames in a row is taken to end there (cut short)
+AXIS_MM = 60.0  # length of the drawn head-pose axes
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("inputs", nargs="*", help="photos, folders of photos, videos")
+    ap.add_argument("--camera", type=int, help="read this camera (cv2.VideoCapture index) instead")
+    ap.add_argument("--out", required=True, help="output folder")
+    ap.add_argument("--landmarks", help="landmark export prefix (default: the shipped course21 model)")
+    ap.add_argument("--detector", help="haar, dlib, yunet, mxnet or boxes (default: the shipped detector, else dlib)")
+    ap.add_argument("--yunet", help="yunet: its .onnx file")
+    ap.add_argument("--mxnet_detector", help="mxnet: a detector export prefix (default: the shipped one)")
+    ap.add_argument("--boxes", help="use the face boxes of this label file (the 'boxes' detector)")
+    ap.add_argument("--format", default="course21", choices=("course21", "wflw", "coco"),
+                    help="the --boxes label file's format")
+    ap.add_argument("--face_threshold", type=float, default=0.5,
+                    help="stage-3 models: detections scored below this are non-face and dropped")
+    ap.add_argument("--keep_nonfaces", action="store_true", help="keep detections the stage-3 model judges non-face")
+    ap.add_argument("--focal", type=float, help="camera focal length, px (default: the photo width, assumed)")
+    ap.add_argument("--center", help="principal point X,Y in px (default: the photo centre, assumed)")
+    ap.add_argument("--flip", action="store_true", help="average each face with its mirror image's answer")
+    ap.add_argument("--detect_every", type=int, default=10, help="video: run the detector at least every N frames")
+    ap.add_argument("--no_smooth", action="store_true", help="video: no One-Euro smoothing")
+    ap.add_argument("--min_cutoff", type=float, default=1.0, help="One-Euro cut-off of still points, Hz")
+    ap.add_argument("--beta", type=float, default=2.0,
+                    help="One-Euro speed coefficient of points, per face width per second")
+    ap.add_argument("--pose_min_cutoff", type=float, default=1.0, help="One-Euro cut-off of a still head pose, Hz")
+    ap.add_argument("--pose_beta", type=float, default=0.02, help="One-Euro speed coefficient of pose, per deg/s")
+    ap.add_argument("--max_frames", type=int, default=0, help="video: stop after this many frames (0: all)")
+    ap.add_argument("--no_draw", action="store_true", help="write results.jsonl only")
+    ap.add_argument("--show", action="store_true", help="show the drawn photos or frames in a window (q stops)")
+    ap.add_argument("--gpu_ids", default="", help="e.g. 0; empty = CPU")
+    args = ap.parse_args(argv)
+    if not args.inputs and args.camera is None:
+        ap.error("give photos, folders or videos, or --camera N")
+    return args
+
+
+def expand_inputs(inputs):
+    """(kind, path) for every photo and video the inputs name (folders: their photos and videos, sorted), and
+    the inputs that are neither, with the reason."""
+    found, skipped = [], []
+    for path in inputs:
+        if os.path.isdir(path):
+            names = sorted(os.listdir(path))
+            found += [(_kind(os.path.join(path, n)), os.path.join(path, n)) for n in names if _kind(n)]
+        elif not os.path.exists(path):
+            skipped.append({"source": path, "reason": "not found"})
+        elif _kind(path):
+            found.append((_kind(path), path))
+        else:
+            skipped.append({"source": path, "reason": "not a photo or video (extension %s)" % os.path.splitext(path)[1]})
+    return found, skipped
+
+
+def _kind(path):
+    ext = os.path.splitext(path)[1].lower()
+    return "photo" if ext in PHOTO_EXTENSIONS else "video" if ext in VIDEO_EXTENSIONS else None
+
+
+class Analyzer:
+    """The pipeline from pixels to answers for one image: detect (or track), crop, landmarks, stage-3 score,
+    head pose; and the drawing."""
+
+    def __init__(self, args):
+        from deploy.detect import make_detector
+        from deploy.predictor import Predictor
+        model = args.landmarks or SHIPPED_LANDMARKS
+        if not os.path.exists(model + "-symbol.json"):
+            raise SystemExit("error: no landmark model at %s (pass --landmarks RUN_DIR/model%s)"
+                             % (model, "" if args.landmarks else "; the shipped model is missing from this checkout"))
+        self.predictor = Predictor(model, ctx=devices.contexts(args.gpu_ids), flip=args.flip)
+        if self.predictor.meta.get("task") != "landmarks":
+            raise SystemExit("error: %s is a %s model, --landmarks takes a landmark model"
+                             % (model, self.predictor.meta.get("task")))
+        self.schema = self.predictor.meta["schema"]
+        name = "boxes" if args.boxes else args.detector or ("mxnet" if os.path.exists(SHIPPED_DETECTOR + "-meta.json")
+                                                            else "dlib")
+        self.detector = make_detector(name, yunet=args.yunet, mxnet=args.mxnet_detector or SHIPPED_DETECTOR,
+                                      labels=args.boxes, label_format=args.format)
+        self.detector_name = name
+        self.args = args
+        self.box_from_points = self.predictor.meta.get("box_from_points") or (0.0, 0.0, 1.0, 1.0)
+        self.assumed_camera = args.focal is None or args.center is None
+
+    def camera(self, w, h):
+        """(focal, centre) of the camera for a w x h image: given, or the assumption."""
+        focal = self.args.focal if self.args.focal is not None else float(w)
+        centre = tuple(float(v) for v in self.args.center.split(",")) if self.args.center else (w / 2.0, h / 2.0)
+        return focal, centre
+
+    def detect(self, image, source=None):
+        if self.detector_name == "boxes":
+            self.detector.for_photo(source)
+        return self.detector.detect(image)
+
+    def landmarks(self, image, boxes):
+        """(points (N, K, 2) photo px, face scores (N,) or None) for face ``boxes`` of one image (one batch)."""
+        if not len(boxes):
+            return np.zeros((0, 0, 2)), None
+        inputs, to_photo = self.predictor.crops(image, boxes)
+        out = self.predictor(np.stack(inputs))
+        pts = np.stack([geometry.apply_affine(A, p) for A, p in zip(to_photo, out["landmarks"])])
+        return pts, out.get("face_prob")
+
+    def pose(self, points, w, h):
+        """(pitch, yaw, roll) in degrees and (R, t) of the head, or (None, None) where solvePnP finds none."""
+        focal, centre = self.camera(w, h)
+        try:
+            R, t = geometry.head_pose_from_landmarks(points, (w, h), self.schema, focal, centre)
+        except (ValueError, Exception):  # a degenerate point set: no pose for this face
+            return None, None
+        return np.array(geometry.matrix_to_euler(R)), (R, t)
+
+    def draw(self, image, face, pose_rt):
+        box = np.asarray(face["box"])
+        colour = (60, 220, 60) if face.get("face_score", 1.0) >= self.args.face_threshold else (60, 60, 230)
+        p1, p2 = geometry.cv_fixed(box[:2], 2), geometry.cv_fixed(box[2:], 2)
+        cv2.rectangle(image, tuple(int(v) for v in p1), tuple(int(v) for v in p2), colour, 2, cv2.LINE_AA, 2)
+        if "points" in face:
+            geometry.draw_points(image, face["points"], (0, 255, 255), radius=max(1.5, 0.012 * (box[2] - box[0])))
+        label = "%s%s" % ("#%d " % face["track"] if "track" in face else "",
+                          "%.2f" % face["face_score"] if "face_score" in face else "")
+        if label:
+            cv2.putText(image, label, (int(box[0]), max(12, int(box[1]) - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                        colour, 1, cv2.LINE_AA)
+        if pose_rt is not None and "points" in face:
+            R, t = pose_rt
+            h, w = image.shape[:2]
+            K = geometry.camera_matrix(w, h, *self.camera(w, h))
+            origin = np.mean(face["points"], axis=0)
+            base = geometry.project(t, K)
+            for axis, colour in ((np.array([1.0, 0, 0]), (0, 0, 255)), (np.array([0, 1.0, 0]), (0, 255, 0)),
+                                 (geometry.FORWARD, (255, 0, 0))):
+                tip = origin + geometry.project(t + R @ (AXIS_MM * axis), K) - base
+                cv2.arrowedLine(image, tuple(int(v) for v in origin), tuple(int(v) for v in tip), colour, 2,
+                                cv2.LINE_AA, tipLength=0.15)
+        return image
+
+    def faces(self, image, boxes, det_scores):
+        """Per face: the record and its (R, t); faces the stage-3 model judges non-face dropped unless kept."""
+        h, w = image.shape[:2]
+        points, face_scores = self.landmarks(image, boxes)
+        out = []
+        for k, box in enumerate(boxes):
+            face = {"box": [round(float(v), 2) for v in box], "det_score": round(float(det_scores[k]), 4)}
+            if face_scores is not None:
+                face["face_score"] = round(float(face_scores[k]), 4)
+                if face["face_score"] < self.args.face_threshold and not self.args.keep_nonfaces:
+                    out.append((face, None, None, False))
+                    continue
+            euler, rt = self.pose(points[k], w, h)
+            face["points"] = np.round(points[k], 2).tolist()
+            face["pose"] = None if euler is None else dict(zip(("pitch", "yaw", "roll"), np.round(euler, 2).tolist()))
+            out.append((face, points[k], rt, True))
+        return out
+
+
+def analyze_photo(an, path, results, drawn_dir, summary):
+    try:
+        image = imagefile.read(path)
+    except imagefile.ImageProblem as e:
+        summary["skipped"].append({"source": path, "reason": str(e)})
+        return 0
+    found = an.detect(image, path)
+    kept = 0
+    canvas = image.copy() if drawn_dir or an.args.show else None
+    for face, _, rt, answered in an.faces(image, found.boxes, found.scores):
+        if not answered:
+            summary["nonfaces_dropped"] += 1
+            continue
+        face.update({"source": path, "image": path})
+        results.write(json.dumps(face) + "\n")
+        kept += 1
+        if canvas is not None:
+            an.draw(canvas, face, rt)
+    if drawn_dir:
+        os.makedirs(drawn_dir, exist_ok=True)
+        cv2.imwrite(os.path.join(drawn_dir, os.path.basename(path)), canvas)
+    if an.args.show:
+        _show(canvas)
+    return kept
+
+
+def analyze_video(an, source, results, out_dir, summary, name=None):
+    """Every frame of a video file (or a camera index): tracking, landmarks, pose, smoothing."""
+    from deploy.track import Tracker
+    cap = cv2.VideoCapture(source)
+    label = "camera %d" % source if isinstance(source, int) else source
+    if not cap.isOpened():
+        summary["skipped"].append({"source": label, "reason": "cannot be opened as a video (missing, cut short "
+                                                              "or not a video)"})
+        return 0, 0
+    fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
+    total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not isinstance(source, int) else 0
+    smooth = None if an.args.no_smooth else {
+        "points": {"min_cutoff": an.args.min_cutoff, "beta": an.args.beta},
+        "pose": {"min_cutoff": an.args.pose_min_cutoff, "beta": an.args.pose_beta}}
+    tracker = Tracker(an.detect, an.box_from_points, an.args.detect_every,
+                      0.0 if an.args.keep_nonfaces else an.args.face_threshold, smooth)
+    writer = None
+    frame_index, faces_found, bad_run = -1, 0, 0
+    bar = tqdm(total=total or None, desc=os.path.basename(str(label)), unit="frame", mininterval=0.5)
+    while True:
+        ok, frame = cap.read()
+        frame_index += 1
+        if not ok or frame is None:
+            if total and frame_index < total and bad_run < MAX_BAD_FRAMES:
+                bad_run += 1
+                summary["skipped"].append({"source": label, "frame": frame_index, "reason": "frame cannot be decoded"})
+                continue
+            if total and frame_index < total:
+                summary["skipped"].append({"source": label, "frame": frame_index,
+                                           "reason": "the video ends at frame %d of the %d it declares (cut short or "
+                                                     "damaged)" % (frame_index - bad_run, total)})
+            break
+        bad_run = 0
+        if an.args.max_frames and frame_index >= an.args.max_frames:
+            break
+        bar.update(1)
+        h, w = frame.shape[:2]
+        t = frame_index / fps
+        tracks = list(tracker.boxes_for(frame))
+        boxes = np.array([tr.box for tr in tracks]).reshape(-1, 4)
+        canvas = frame.copy() if out_dir or an.args.show else None
+        for tr, (face, points, rt, answered) in zip(tracks, an.faces(frame, boxes, [tr.det_score for tr in tracks])):
+            if not answered:  # judged non-face: the track ends
+                tracker.update(tr, None, face["face_score"], None, t, (w, h))
+                summary["nonfaces_dropped"] += 1
+                continue
+            pose = None if face["pose"] is None else np.array([face["pose"][k] for k in ("pitch", "yaw", "roll")])
+            kept = tracker.update(tr, points, face.get("face_score"), pose, t, (w, h))
+            if kept is None:
+                continue
+            smoothed, pose = kept
+            face["points"] = np.round(smoothed, 2).tolist()
+            if pose is not None:
+                face["pose"] = dict(zip(("pitch", "yaw", "roll"), np.round(pose, 2).tolist()))
+            face.update({"source": label, "image": label, "frame": frame_index, "time": round(t, 4), "track": tr.id})
+            results.write(json.dumps(face) + "\n")
+            faces_found += 1
+            if canvas is not None:
+                an.draw(canvas, face, rt)
+        if out_dir:
+            if writer is None:
+                os.makedirs(out_dir, exist_ok=True)
+                path = os.path.join(out_dir, (name or os.path.splitext(os.path.basename(str(label)))[0]) + ".mp4")
+                writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+            writer.write(canvas)
+        if an.args.show and not _show(canvas):
+            break
+    bar.close()
+    cap.release()
+    if writer is not None:
+        writer.release()
+    summary["detector_runs"] = summary.get("detector_runs", 0) + tracker.detections_run
+    return frame_index, faces_found
+
+
+def _show(canvas):
+    """Show a drawn image; False when the user pressed q (or no window can open)."""
+    try:
+        cv2.imshow("analyze", canvas)
+        return (cv2.waitKey(1) & 0xFF) != ord("q")
+    except cv2.error:
+        return False
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    os.makedirs(args.out, exist_ok=True)
+    an = Analyzer(args)
+    found, skipped = expand_inputs(args.inputs)
+    summary = {"landmarks": an.predictor.meta.get("model"), "detector": an.detector_name, "skipped": skipped,
+               "nonfaces_dropped": 0, "photos": 0, "faces_in_photos": 0, "frames": 0, "faces_in_frames": 0,
+               "camera": ("assumed: focal = the photo width, principal point at its centre"
+                          if an.assumed_camera and not (args.focal or args.center) else
+                          "focal %s px, principal point %s (%s)" % (
+                              args.focal if args.focal else "= width (assumed)",
+                              args.center if args.center else "the centre (assumed)", "given"))}
+    drawn = None if args.no_draw else os.path.join(args.out, "drawn")
+    photos = [p for k, p in found if k == "photo"]
+    videos = [p for k, p in found if k == "video"]
+    with open(os.path.join(args.out, "results.jsonl"), "w") as results:
+        start = time.time()
+        for path in tqdm(photos, desc="photos", unit="photo", mininterval=0.5, disable=len(photos) < 2):
+            summary["faces_in_photos"] += analyze_photo(an, path, results, drawn, summary)
+            summary["photos"] += 1
+        photo_time = time.time() - start
+        start = time.time()
+        for source in videos + ([args.camera] if args.camera is not None else []):
+            frames, faces = analyze_video(an, source, results, None if args.no_draw else args.out, summary)
+            summary["frames"] += frames
+            summary["faces_in_frames"] += faces
+        video_time = time.time() - start
+    summary["photos_read"] = summary["photos"] - sum(1 for s in summary["skipped"] if s["source"] in photos)
+    if summary["photos"]:
+        summary["photos_per_s"] = round(summary["photos"] / max(photo_time, 1e-9), 2)
+    if summary["frames"]:
+        summary["frames_per_s"] = round(summary["frames"] / max(video_time, 1e-9), 2)
+    with open(os.path.join(args.out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=1)
+    print(json.dumps(summary, indent=1))
+    return summary
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Face detectors: a photo in, face boxes and scores out, in the annotators' box convention.
+
+Backends (``make_detector``), every one's weights inside a pinned wheel or given by the user; nothing is
+downloaded:
+
+- ``haar``: OpenCV's Haar cascades shipped in opencv-python, the frontal one and the profile one run on the
+  photo and on its mirror image (the profile cascade finds faces turned one way only);
+- ``dlib``: dlib's HOG detector compiled into the dlib-bin wheel (five sub-detectors: frontal, turned left
+  and right, rolled left and right);
+- ``yunet``: OpenCV's YuNet through ``cv2.FaceDetectorYN``, from the ``.onnx`` file the user passes;
+- ``mxnet``: a detector the project trains, loaded from its export (``train/train_detector.py``);
+- ``boxes``: the boxes of a label file (course21, WFLW, COCO), as ``deploy/predict.py`` takes them.
+
+A detector's boxes follow its own convention (Haar's are tight squares, dlib's cut the forehead): each
+backend's box map (``geometry.map_box``), fitted on the course21 training photos by
+``tools/fit_boxmap.py`` and kept in ``deploy/detectors/boxmaps.json``, turns them into the boxes the course's
+annotators draw, so the landmark model sees the crops it was trained on.
+"""
+import json
+import os
+
+import numpy as np
+
+from recordio import geometry
+
+BOXMAPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "detectors", "boxmaps.json")
+NMS_IOU = 0.4  # boxes of one face found by several cascades or sub-detectors overlap at least this much
+BACKENDS = ("haar", "dlib", "yunet", "mxnet", "boxes")
+
+
+class Detections:
+    """The faces found in one photo: ``boxes`` (N, 4) in the annotators' convention (the box map applied),
+    ``raw`` (N, 4) as the detector gave them, ``scores`` (N,) (higher is surer; each backend its own scale)."""
+
+    def __init__(self, raw, scores, box_map=None):
+        self.raw = np.asarray(raw, dtype=np.float64).reshape(-1, 4)
+        self.scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+        self.boxes = geometry.map_box(self.raw, box_map) if box_map is not None and len(self.raw) else self.raw
+
+    def __len__(self):
+        return len(self.scores)
+
+    def keep(self, mask):
+        out = Detections(self.raw[mask], self.scores[mask])
+        out.boxes = self.boxes[mask]
+        return out
+
+
+def nms(boxes, scores, iou=NMS_IOU):
+    """Indices of the boxes kept by greedy non-maximum suppression (highest score first)."""
+    order = list(np.argsort(-np.asarray(scores)))
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    keep = []
+    while order:
+        i = order.pop(0)
+        keep.append(i)
+        if order:
+            overlap = geometry.box_iou(boxes[i], boxes[order])[0]
+            order = [j for j, o in zip(order, overlap) if o < iou]
+    return np.array(keep, dtype=int)
+
+
+def load_box_maps(path=BOXMAPS):
+    """{backend: box map record} as ``tools/fit_boxmap.py`` wrote them ({} when there is none)."""
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+class Detector:
+    """A backend: ``detect(image)`` -> ``Detections``; ``name`` names its box map."""
+
+    name = "detector"
+    min_score = 0.0
+
+    def __init__(self, box_map=None):
+        if box_map is None:
+            box_map = load_box_maps().get(self.name, {}).get("map")
+        self.box_map = box_map  # None: the detector's own boxes
+
+    def raw(self, image):
+        """(boxes (N, 4) in photo px, scores (N,)) in the detector's own convention."""
+        raise NotImplementedError
+
+    def detect(self, image):
+        boxes, scores = self.raw(image)
+        boxes, scores = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(scores, np.float64).reshape(-1)
+        keep = scores >= self.min_score
+        return Detections(boxes[keep], scores[keep], self.box_map)
+
+
+class HaarDetector(Detector):
+    """OpenCV's frontal Haar cascade and its profile cascade on the photo and its mirror image, merged by
+    NMS; scores are the cascades' level weights."""
+
+    name = "haar"
+    min_score = 1.0
+
+    def __init__(self, box_map=None, min_size=20, scale_factor=1.1, min_neighbours=4):
+        import cv2
+        super().__init__(box_map)
+        root = cv2.data.haarcascades
+        self.frontal = cv2.CascadeClassifier(os.path.join(root, "haarcascade_frontalface_default.xml"))
+        self.profile = cv2.CascadeClassifier(os.path.join(root, "haarcascade_profileface.xml"))
+        if self.frontal.empty() or self.profile.empty():
+            raise RuntimeError("the Haar cascades in %s do not load" % root)
+        self.kw = dict(scaleFactor=scale_factor, minNeighbors=min_neighbours, minSize=(min_size, min_size),
+                       outputRejectLevels=True)
+
+    def _run(self, cascade, gray):
+        rects, _, weights = cascade.detectMultiScale3(gray, **self.kw)
+        rects = np.asarray(rects, np.float64).reshape(-1, 4)
+        return np.concatenate([rects[:, :2], rects[:, :2] + rects[:, 2:]], 1), np.asarray(weights, np.float64).ravel()
+
+    def raw(self, image):
+        import cv2
+        gray = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image)
+        w = gray.shape[1]
+        found = [self._run(self.frontal, gray), self._run(self.profile, gray)]
+        mb, ms = self._run(self.profile, np.ascontiguousarray(gray[:, ::-1]))
+        found.append((np.stack([w - mb[:, 2], mb[:, 1], w - mb[:, 0], mb[:, 3]], 1), ms))  # mirrored back
+        boxes = np.concatenate([b for b, _ in found])
+        scores = np.concatenate([s for _, s in found])
+        keep = nms(boxes, scores)
+        return boxes[keep], scores[keep]
+
+
+class DlibDetector(Detector):
+    """dlib's HOG face detector (in the dlib-bin wheel), the photo upsampled ``upsample`` times first (each
+    doubles it: faces down to about 40 px at 1); scores are its detection scores."""
+
+    name = "dlib"
+    min_score = 0.0
+
+    def __init__(self, box_map=None, upsample=1, threshold=-0.5):
+        import dlib
+        super().__init__(box_map)
+        self.detector = dlib.get_frontal_face_detector()
+        self.upsample, self.threshold = upsample, threshold
+        self.min_score = threshold
+
+    def raw(self, image):
+        import cv2
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else image
+        rects, scores, _ = self.detector.run(rgb, self.upsample, self.threshold)
+        boxes = np.array([[r.left(), r.top(), r.right() + 1, r.bottom() + 1] for r in rects], np.float64)
+        return boxes.reshape(-1, 4), np.asarray(scores, np.float64)
+
+
+class YuNetDetector(Detector):
+    """OpenCV's YuNet (``cv2.FaceDetectorYN``) from the user's ``.onnx`` file; scores in [0, 1]."""
+
+    name = "yunet"
+    min_score = 0.6
+
+    def __init__(self, model, box_map=None, nms_iou=0.3, top_k=5000):
+        import cv2
+        super().__init__(box_map)
+        if not model or not os.path.isfile(model):
+            raise FileNotFoundError("yunet needs its .onnx file (--yunet PATH, e.g. face_detection_yunet_2023mar."
+                                    "onnx from OpenCV's model zoo); nothing is downloaded: %s not found" % model)
+        self.net = cv2.FaceDetectorYN.create(model, "", (320, 320), self.min_score, nms_iou, top_k)
+
+    def raw(self, image):
+        h, w = image.shape[:2]
+        self.net.setInputSize((w, h))
+        _, faces = self.net.detect(image)
+        faces = np.zeros((0, 15)) if faces is None else np.asarray(faces, np.float64)
+        return np.concatenate([faces[:, :2], faces[:, :2] + faces[:, 2:4]], 1), faces[:, 14]
+
+
+class BoxesDetector(Detector):
+    """The annotated boxes of a label file, by photo (its name as the label file gives it, or the file name)."""
+
+    name = "boxes"
+
+    def __init__(self, labels, label_format):
+        from recordio import labelfiles
+        super().__init__(box_map=(0.0, 0.0, 1.0, 1.0))
+        readers = {"course21": labelfiles.read_course21, "wflw": labelfiles.read_wflw, "coco": labelfiles.read_coco}
+        entries, self.errors = readers[label_format](labels)
+        self.by_image = {}
+        for e in entries:
+            if e.box is not None:
+                self.by_image.setdefault(e.image, []).append(e.box)
+                self.by_image.setdefault(os.path.basename(e.image), []).append(e.box)
+        self.current = None
+
+    def for_photo(self, path):
+        """Select the photo whose boxes ``raw`` gives next."""
+        self.current = self.by_image.get(path, self.by_image.get(os.path.basename(path), []))
+        return self
+
+    def raw(self, image):
+        boxes = np.asarray(self.current or [], np.float64).reshape(-1, 4)
+        return boxes, np.ones(len(boxes))
+
+
+def make_detector(name, yunet=None, mxnet=None, labels=None, label_format="course21", box_map=None, **kwargs):
+    """The detector called ``name`` (``BACKENDS``); ``yunet``: its .onnx file, ``mxnet``: a detector export,
+    ``labels`` and ``label_format``: the label file of ``boxes``."""
+    if name == "haar":
+        return HaarDetector(box_map, **kwargs)
+    if name == "dlib":
+        return DlibDetector(box_map, **kwargs)
+    if name == "yunet":
+        return YuNetDetector(yunet, box_map, **kwargs)
+    if name == "mxnet":
+        from deploy.mxdetect import MXNetDetector
+        return MXNetDetector(mxnet, box_map, **kwargs)
+    if name == "boxes":
+        if not labels:
+            raise ValueError("the boxes backend needs a label file (--boxes LABELFILE)")
+        return BoxesDetector(labels, label_format)
+    raise ValueError("unknown detector %r; valid: %s" % (name, ", ".join(BACKENDS)))

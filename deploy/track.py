@@ -1,0 +1,147 @@
+"""Faces through a video: tracks whose points give their box in the next frame, and One-Euro smoothing.
+
+A track starts at a detection.  In the next frame its box is the box its points imply (the landmark
+model's ``box_from_points`` map: the annotators' box around those points), so the detector is needed only
+every ``detect_every`` frames, when a track's face_score drops below the threshold (the stage-3 model
+judges the crop no longer a face) or when a track is lost; a detection that overlaps a track (IoU >= 0.3)
+renews it and keeps its id.
+
+One-Euro filter (Casiez, Roussel and Vogel, CHI 2012): per coordinate, a low-pass filter whose cut-off
+rises with speed, ``cutoff = min_cutoff + beta * |speed|``: still points are smoothed hard (jitter goes),
+moving ones follow with little lag.  Here speed is measured in face sizes per second (the track's box
+width), so one ``beta`` serves faces near and far; head-pose angles use degrees per second.
+"""
+import math
+
+import numpy as np
+
+from recordio import geometry
+
+TRACK_IOU = 0.3  # a detection this close to a track renews it (and keeps its id)
+
+
+class OneEuroFilter:
+    """One-Euro filter of an array-valued signal sampled at irregular times.
+
+    Parameters
+    ----------
+    min_cutoff : Hz, the cut-off of a still signal (lower: smoother, more lag when it starts moving).
+    beta : how fast the cut-off rises with speed (per unit of ``scale`` per second).
+    d_cutoff : Hz, the cut-off of the speed estimate.
+    """
+
+    def __init__(self, min_cutoff=1.0, beta=1.0, d_cutoff=1.0):
+        self.min_cutoff, self.beta, self.d_cutoff = min_cutoff, beta, d_cutoff
+        self.x = self.dx = self.t = None
+
+    @staticmethod
+    def _alpha(cutoff, dt):
+        tau = 1.0 / (2 * math.pi * cutoff)
+        return 1.0 / (1.0 + tau / dt)
+
+    def __call__(self, x, t, scale=1.0):
+        """The filtered value of ``x`` at time ``t`` seconds; speeds are divided by ``scale`` (e.g. face size)."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.x is None or t <= self.t:
+            self.x, self.dx, self.t = x.copy(), np.zeros_like(x), t
+            return x.copy()
+        dt = t - self.t
+        dx = (x - self.x) / dt
+        a_d = self._alpha(self.d_cutoff, dt)
+        self.dx = a_d * dx + (1 - a_d) * self.dx
+        cutoff = self.min_cutoff + self.beta * np.abs(self.dx) / max(scale, 1e-9)
+        a = 1.0 / (1.0 + 1.0 / (2 * math.pi * cutoff * dt))
+        self.x = a * x + (1 - a) * self.x
+        self.t = t
+        return self.x.copy()
+
+
+class Track:
+    """One face followed through frames: its id, box, points, scores and filters."""
+
+    def __init__(self, track_id, box, det_score, smooth):
+        self.id = track_id
+        self.box = np.asarray(box, np.float64)
+        self.det_score = float(det_score)
+        self.points = None
+        self.face_score = None
+        self.frames = 0
+        self.point_filter = OneEuroFilter(**smooth["points"]) if smooth else None
+        self.pose_filter = OneEuroFilter(**smooth["pose"]) if smooth else None
+
+    def smooth(self, points, pose, t):
+        """Filtered (points, pose) at time ``t``; unfiltered when smoothing is off."""
+        if self.point_filter is None:
+            return points, pose
+        size = max(geometry.box_size(self.box)[0], 1.0)
+        points = self.point_filter(points, t, scale=size)
+        if pose is not None:
+            pose = self.pose_filter(pose, t)
+        return points, pose
+
+
+class Tracker:
+    """Tracks faces through frames.
+
+    Parameters
+    ----------
+    detect : callable image -> ``deploy.detect.Detections`` (boxes in the annotators' convention).
+    box_from_points : the landmark model's box map from its points' tight box to the annotators' box.
+    detect_every : run the detector at least every this many frames (1: every frame).
+    face_threshold : a track whose face_score falls below this is lost (stage-3 models).
+    smooth : {"points": {...}, "pose": {...}} One-Euro parameters, or None for raw answers.
+    """
+
+    def __init__(self, detect, box_from_points, detect_every=10, face_threshold=0.5, smooth=None):
+        self.detect, self.box_from_points = detect, box_from_points
+        self.detect_every, self.face_threshold, self.smooth_params = detect_every, face_threshold, smooth
+        self.tracks = []
+        self.next_id = 0
+        self.frame = -1
+        self.detections_run = 0
+        self._redetect = True
+
+    def boxes_for(self, image):
+        """Start a frame: the tracks whose crops to run the landmark model on (detecting when due)."""
+        self.frame += 1
+        if self._redetect or not self.tracks or self.frame % self.detect_every == 0:
+            found = self.detect(image)
+            self.detections_run += 1
+            self._merge(found)
+            self._redetect = False
+        return self.tracks
+
+    def _merge(self, found):
+        boxes = [t.box for t in self.tracks]
+        pairs = geometry.match_boxes(found.boxes, np.array(boxes).reshape(-1, 4), TRACK_IOU) if boxes else []
+        matched_det = {i for i, _, _ in pairs}
+        for i, j, _ in pairs:  # a detection renews its track's box; the id stays
+            self.tracks[j].box = found.boxes[i].copy()
+            self.tracks[j].det_score = float(found.scores[i])
+        for i in range(len(found)):
+            if i not in matched_det:
+                self.tracks.append(Track(self.next_id, found.boxes[i], found.scores[i], self.smooth_params))
+                self.next_id += 1
+
+    def update(self, track, points, face_score, pose, t, frame_size):
+        """The landmark model's answer for ``track`` in this frame: keeps it (returns the smoothed points and
+        pose) or drops it (returns None) when the stage-3 score falls or its box leaves the frame.  The box
+        of the next frame comes from these points."""
+        track.face_score = None if face_score is None else float(face_score)
+        if face_score is not None and face_score < self.face_threshold:
+            self._drop(track)
+            return None
+        points, pose = track.smooth(np.asarray(points, np.float64), pose, t)
+        track.points, track.frames = points, track.frames + 1
+        box = geometry.map_box(geometry.points_box(points), self.box_from_points)
+        w, h = frame_size
+        if geometry.box_iou(box, [0, 0, w, h])[0, 0] <= 0 or geometry.box_size(box)[0] < 4:
+            self._drop(track)
+            return None
+        track.box = box
+        return points, pose
+
+    def _drop(self, track):
+        if track in self.tracks:
+            self.tracks.remove(track)
+        self._redetect = True  # look again in the next frame

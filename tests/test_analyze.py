@@ -1,0 +1,119 @@
+"""Photos and video to answers: box maps, detectors, the One-Euro filter, tracking, deploy/analyze.py."""
+import json
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from recordio import geometry
+from tests.conftest import shared_path
+
+FPS = 25.0
+
+
+def test_a_fitted_box_map_is_the_one_that_made_the_boxes():
+    rng = np.random.default_rng(0)
+    centre, size = rng.uniform(50, 500, (40, 2)), rng.uniform(20, 200, (40, 1))
+    detected = np.concatenate([centre - size / 2, centre + size / 2], 1)
+    box_map = (0.02, 0.11, 1.3, 1.25)
+    annotated = geometry.map_box(detected, box_map)
+    annotated[:3] += 40.0  # a few poor matches do not pull the median
+    np.testing.assert_allclose(geometry.fit_box_map(detected, annotated), box_map, atol=1e-9)
+    np.testing.assert_allclose(geometry.map_box(detected, (0, 0, 1, 1)), detected)
+
+
+def test_one_euro_filter_keeps_a_still_point_still_and_follows_a_step():
+    from deploy.track import OneEuroFilter
+    f = OneEuroFilter(min_cutoff=1.0, beta=2.0)
+    still = [f(np.array([10.0, 20.0]), k / FPS, scale=50.0) for k in range(20)]
+    np.testing.assert_array_equal(still[-1], [10.0, 20.0])  # exactly still
+    f = OneEuroFilter(min_cutoff=1.0, beta=2.0)
+    rng = np.random.default_rng(1)
+    noisy = 10.0 + rng.normal(0, 0.5, 200)
+    out = np.array([f(np.array([x]), k / FPS, scale=50.0)[0] for k, x in enumerate(noisy)])
+    assert np.std(np.diff(out[50:])) < 0.25 * np.std(np.diff(noisy[50:]))  # the jitter goes
+    f = OneEuroFilter(min_cutoff=1.0, beta=2.0)
+    step = [f(np.array([0.0 if k < 10 else 20.0]), k / FPS, scale=50.0)[0] for k in range(40)]
+    frames = next(k for k in range(10, 40) if abs(step[k] - 20.0) < 1.0) - 10
+    assert frames <= 6  # a 20 px jump (0.4 face widths) is followed within 1 px in 6 frames (a quarter second)
+
+
+def _frontal_photo(seed=0):
+    from tools.synth.render import SynthConfig, render_photo
+    cfg = SynthConfig(yaw=10.0, pitch=10.0, roll=5.0, blur_prob=0.0, noise_sigma=(0.0, 0.0), occluder_prob=0.0,
+                      outside_prob=0.0, faces_per_photo=(1, 1), head_frac=(0.45, 0.55))
+    img, faces, _ = render_photo(np.random.default_rng([seed, 3]), cfg, size=(640, 480), centred=True)
+    return img, faces[0]
+
+
+@pytest.mark.parametrize("backend", ["haar", "dlib"])
+def test_wheel_detectors_find_a_rendered_frontal_face_and_map_their_boxes(backend):
+    from deploy.detect import make_detector
+    img, face = _frontal_photo()
+    det = make_detector(backend, box_map=(0.0, 0.1, 1.2, 1.2))
+    found = det.detect(img)
+    assert len(found) >= 1
+    raw, mapped = det.raw(img)[0], found.boxes
+    np.testing.assert_allclose(mapped, geometry.map_box(found.raw, (0.0, 0.1, 1.2, 1.2)))
+    truth = geometry.points_box(face.points)
+    assert geometry.box_iou(raw, truth).max() > 0.3
+
+
+def test_detector_backends_report_what_they_need(tmp_path):
+    from deploy.detect import make_detector
+    with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
+        make_detector("yunet", yunet=str(tmp_path / "missing.onnx"))
+    with pytest.raises(ValueError, match="valid: haar"):
+        make_detector("retina")
+
+
+@pytest.fixture(scope="module")
+def landmark_model(tmp_path_factory, course21_archive):
+    """A briefly trained stage-3 course21 export (what analyze's mechanics need; not its accuracy)."""
+    from train import train_landmarks
+    out = str(tmp_path_factory.mktemp("analyze_model") / "run")
+    train_landmarks.main(["--train", course21_archive[0], "--out", out, "--model", "course_stage3", "--epochs", "1",
+                          "--max_batches", "2", "--num_workers", "0", "--log_interval", "0"])
+    return os.path.join(out, "model")
+
+
+def test_analyze_applies_the_box_map_as_its_fit_and_names_what_it_skips(tmp_path, landmark_model):
+    from deploy import analyze
+    from deploy.detect import load_box_maps, make_detector
+    src = shared_path("course21", "I")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("000007.jpg", "000010.jpg"):
+        os.symlink(os.path.join(src, name), photos / name)
+    data = open(os.path.join(src, "000015.jpg"), "rb").read()
+    (photos / "cut.jpg").write_bytes(data[: len(data) // 2])  # cut short: decodes, but is not whole
+    (photos / "notes.txt").write_text("not a photo")
+    summary = analyze.main([str(photos), str(tmp_path / "missing.jpg"), "--landmarks", landmark_model, "--detector",
+                            "haar", "--keep_nonfaces", "--out", str(tmp_path / "out")])
+    skipped = {os.path.basename(s["source"]): s["reason"] for s in summary["skipped"]}
+    assert "cut short" in skipped["cut.jpg"] and skipped["missing.jpg"] == "not found"
+    assert summary["photos_read"] == 2 and "notes.txt" not in skipped  # a folder's other files are not inputs
+    lines = [json.loads(line) for line in open(tmp_path / "out" / "results.jsonl")]
+    det = make_detector("haar")
+    box_map = load_box_maps()["haar"]["map"]
+    for name in ("000007.jpg", "000010.jpg"):
+        raw = det.detect(cv2.imread(os.path.join(src, name))).raw
+        boxes = [l["box"] for l in lines if l["source"].endswith(name)]
+        np.testing.assert_allclose(sorted(map(tuple, boxes)), sorted(map(tuple, geometry.map_box(raw, box_map))),
+                                   atol=0.01)
+    assert all(len(l["points"]) == 21 and set(l["pose"]) == {"pitch", "yaw", "roll"} for l in lines)
+    assert os.path.exists(tmp_path / "out" / "drawn" / "000007.jpg")
+
+
+def test_a_truncated_video_is_named_and_skipped_and_the_run_goes_on(tmp_path, landmark_model):
+    from deploy import analyze
+    from tools.synth.formats import write_video
+    write_video(str(tmp_path / "v"), 2, seed=3, frames=12, faces=(1, 1), truncate=1)
+    truth = [json.loads(line) for line in open(tmp_path / "v" / "ground_truth.jsonl")]
+    cut = [t["video"] for t in truth if t["expect_reject"]][0]
+    whole = [t["video"] for t in truth if not t["expect_reject"]][0]
+    summary = analyze.main([str(tmp_path / "v" / cut), str(tmp_path / "v" / whole), "--landmarks", landmark_model,
+                            "--detector", "dlib", "--keep_nonfaces", "--out", str(tmp_path / "out")])
+    assert any(os.path.basename(s["source"]) == cut for s in summary["skipped"])
+    assert summary["frames"] == 12 and os.path.exists(tmp_path / "out" / whole)
