@@ -115,9 +115,10 @@ class ArchiveReader:
             flag, label, rid, _, img_bytes = unpack_header(payload)
         except struct.error:
             raise ArchiveError("%s: record %d has no complete IRHeader" % (self.rec_path, key))
-        if flag != self.layout.width:
-            raise ArchiveError("%s: record %d has a %d-float label, meta.json's layout has %d"
-                               % (self.rec_path, key, flag, self.layout.width))
+        if not self.layout.fits(flag):
+            raise ArchiveError("%s: record %d has a %d-float label, meta.json's layout has %d%s"
+                               % (self.rec_path, key, flag, self.layout.width,
+                                  " and rows of %d" % self.layout.row if self.layout.row else ""))
         if not decode:
             return img_bytes, label.copy()
         return decode_image(img_bytes, self.meta["image"].get("channels", 3), self.rec_path, key), label.copy()
@@ -169,7 +170,7 @@ def _record_dataset():
             return self._transform(img, label, np.random.default_rng([*self.seed, epoch, i]))
 
         def labels(self):
-            """All labels of this shard, (N, width), read without decoding images."""
+            """All labels of this shard, (N, width), read without decoding images (fixed-width layouts)."""
             return np.stack([self.reader.read(i, decode=False)[1] for i in range(len(self))]) \
                 if len(self) else np.zeros((0, self.layout.width), np.float32)
 

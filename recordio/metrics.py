@@ -174,3 +174,44 @@ def gaze_report(dataset, outputs, labels, layout):
         gt = layout.get(labels, "gaze")
         out["interval_coverage"] = float(((gt >= pred - sigma) & (gt <= pred + sigma)).mean())
     return out
+
+
+def detection_report(preds, truths, score_threshold=0.5, iou=0.5):
+    """Face detection quality over photos.
+
+    Parameters
+    ----------
+    preds : per photo (boxes (n, 4), scores (n,)).
+    truths : per photo boxes (m, 4), same pixel frame.
+
+    Returns
+    -------
+    dict: ``ap50`` (all-point interpolated average precision at IoU >= ``iou``), ``recall`` and
+    ``false_per_photo`` counting the detections scored >= ``score_threshold``, ``faces``, ``photos``.
+    Detections are matched greedily by score, each true box at most once.
+    """
+    from .geometry import box_iou
+    scored, n_truth, tp_at, fp_at = [], 0, 0, 0
+    for (boxes, scores), truth in zip(preds, truths):
+        boxes, scores = np.asarray(boxes, np.float64).reshape(-1, 4), np.asarray(scores, np.float64).reshape(-1)
+        truth = np.asarray(truth, np.float64).reshape(-1, 4)
+        n_truth += len(truth)
+        overlap = box_iou(boxes, truth) if len(boxes) and len(truth) else np.zeros((len(boxes), len(truth)))
+        free = np.ones(len(truth), bool)
+        for i in np.argsort(-scores):
+            cand = np.where(free & (overlap[i] >= iou))[0]
+            hit = len(cand) > 0
+            if hit:
+                free[cand[np.argmax(overlap[i, cand])]] = False
+            scored.append((scores[i], hit))
+            if scores[i] >= score_threshold:
+                tp_at, fp_at = tp_at + hit, fp_at + (not hit)
+    ap = 0.0
+    if scored and n_truth:
+        hits = np.array([h for _, h in sorted(scored, key=lambda sh: -sh[0])], float)
+        tp, fp = np.cumsum(hits), np.cumsum(1 - hits)
+        recall, precision = tp / n_truth, tp / np.maximum(tp + fp, 1e-9)
+        precision = np.maximum.accumulate(precision[::-1])[::-1]  # the precision envelope
+        ap = float(np.sum(np.diff(np.concatenate([[0.0], recall])) * precision))
+    return {"ap50": ap, "recall": tp_at / max(n_truth, 1), "false_per_photo": fp_at / max(len(truths), 1),
+            "faces": int(n_truth), "photos": len(truths)}

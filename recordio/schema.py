@@ -35,6 +35,9 @@ class LandmarkSchema:
         (outer eye corners).
     groups : dict
         Named index ranges (for drawing and per-region errors).
+    box_from_points : tuple or None
+        The annotators' face box from the tight box of the points, as a ``geometry.map_box`` map (centre
+        offset and size ratio in units of the tight box), where the dataset's boxes follow one convention.
     """
 
     name: str
@@ -42,6 +45,7 @@ class LandmarkSchema:
     flip_perm: tuple
     norm_pair: tuple
     groups: dict = field(default_factory=dict)
+    box_from_points: tuple = None
 
     def __post_init__(self):
         perm = np.asarray(self.flip_perm)
@@ -90,6 +94,9 @@ COURSE21 = LandmarkSchema(
         "mouth": [13, 14, 15, 19, 20],
         "pupils": [16, 17],
     },
+    # the course's boxes are squares about 1.31 times the points' tight box, reaching lower (the chin):
+    # the median over the 1110 training faces of folder I (geometry.fit_box_map)
+    box_from_points=(0.0123, 0.1066, 1.3078, 1.3287),
 )
 
 # Each course21 point as the mean of WFLW points (same anatomical definition):
@@ -165,10 +172,13 @@ WFLW_ATTRIBUTES = ("pose", "expression", "illumination", "makeup", "occlusion", 
 
 @dataclass(frozen=True)
 class Field:
+    """A label field; ``repeated`` (the last field only): any number of rows of ``length`` values."""
+
     name: str
     length: int
     unit: str
     doc: str = ""
+    repeated: bool = False
 
 
 class LabelLayout:
@@ -182,12 +192,19 @@ class LabelLayout:
 
     def __init__(self, fields):
         self.fields = tuple(fields)
+        if any(f.repeated for f in self.fields[:-1]):
+            raise ValueError("only the last field of a label layout can repeat")
+        self.row = self.fields[-1].length if self.fields and self.fields[-1].repeated else 0
         self.offsets = {}
         off = 0
         for f in self.fields:
             self.offsets[f.name] = (off, f.length)
-            off += f.length
-        self.width = off
+            off += 0 if f.repeated else f.length
+        self.width = off  # the fixed part; a repeated last field adds rows
+
+    def fits(self, size):
+        """Whether a label of ``size`` floats fits the layout (the fixed part and whole rows of a repeated one)."""
+        return size == self.width if not self.row else size >= self.width and (size - self.width) % self.row == 0
 
     def __contains__(self, name):
         return name in self.offsets
@@ -197,26 +214,32 @@ class LabelLayout:
         return slice(off, off + n)
 
     def get(self, label, name):
-        """``label[..., field]`` for one label vector or a batch of them."""
+        """``label[..., field]`` for one label vector or a batch of them; a repeated field of one label comes
+        back as its rows (n, length)."""
+        if self.row and name == self.fields[-1].name:
+            return np.asarray(label)[self.width:].reshape(-1, self.row)
         return np.asarray(label)[..., self.slice(name)]
 
     def pack(self, **values):
-        """Build a float32 label vector; unnamed fields are zero."""
+        """Build a float32 label vector; unnamed fields are zero (a repeated field: no rows)."""
+        rows = np.zeros(0, np.float32)
+        if self.row and self.fields[-1].name in values:
+            rows = np.asarray(values.pop(self.fields[-1].name), dtype=np.float32).reshape(-1, self.row).ravel()
         vec = np.zeros(self.width, dtype=np.float32)
         for name, value in values.items():
             if name not in self.offsets:
                 raise KeyError("label layout has no field %r; fields: %s" % (name, ", ".join(self.offsets)))
             vec[self.slice(name)] = np.asarray(value, dtype=np.float32).ravel()
-        return vec
+        return np.concatenate([vec, rows])
 
     def to_meta(self):
-        return {f.name: {"offset": self.offsets[f.name][0], "length": f.length, "unit": f.unit, "doc": f.doc}
-                for f in self.fields}
+        return {f.name: dict({"offset": self.offsets[f.name][0], "length": f.length, "unit": f.unit, "doc": f.doc},
+                             **({"repeated": True} if f.repeated else {})) for f in self.fields}
 
     @classmethod
     def from_meta(cls, meta):
         items = sorted(meta.items(), key=lambda kv: kv[1]["offset"])
-        layout = cls([Field(k, v["length"], v["unit"], v.get("doc", "")) for k, v in items])
+        layout = cls([Field(k, v["length"], v["unit"], v.get("doc", ""), v.get("repeated", False)) for k, v in items])
         for name, v in meta.items():
             if layout.offsets[name][0] != v["offset"]:
                 raise ArchiveError("label layout has a gap or overlap at field %r" % name)
@@ -236,6 +259,20 @@ def landmark_layout(schema):
         Field("euler", 3, "deg", "head pitch, yaw, roll from the landmarks (geometry.euler_from_landmarks)"),
         Field("attributes", 6, "flag", "WFLW pose, expression, illumination, make-up, occlusion, blur"),
         Field("line", 1, "index", "1-based line (or annotation index) in the source label file"),
+    ])
+
+
+DETECTION_HEADER = (2, 5)  # gluoncv's detection record header: its own length, then the width of an object row
+
+
+def detection_layout():
+    """Label layout of a detection record, gluoncv's format (``gluoncv.data.RecordFileDetection``,
+    ``mx.io.ImageDetRecordIter``): the header (2, 5), then one row per face: class (0), x1, y1, x2, y2 as shares
+    of the photo's width and height, in the annotators' box convention."""
+    return LabelLayout([
+        Field("header", 2, "count", "2 (this header's length) and 5 (an object row's width), as gluoncv reads"),
+        Field("faces", 5, "share", "class 0 (face), x1, y1, x2, y2 as shares of the photo's width and height",
+              repeated=True),
     ])
 
 

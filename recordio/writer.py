@@ -94,10 +94,9 @@ class ArchiveWriter:
         self.prefix = self.rec_path[:-4]
         os.makedirs(os.path.dirname(os.path.abspath(self.rec_path)), exist_ok=True)
         self.meta = dict(meta)
-        self.width = self.meta["label_layout_obj"].width if "label_layout_obj" in self.meta else None
-        layout = self.meta.pop("label_layout_obj", None)
-        if layout is not None:
-            self.meta["label_layout"] = layout.to_meta()
+        self.layout = self.meta.pop("label_layout_obj", None)
+        if self.layout is not None:
+            self.meta["label_layout"] = self.layout.to_meta()
         self._rec = open(self.rec_path + ".part", "wb")
         self._idx = open(self.idx_path + ".part", "w")
         self.count = 0
@@ -107,8 +106,8 @@ class ArchiveWriter:
     def write(self, label, image_bytes, source=None):
         """Append one record; returns its key (0, 1, 2 ...)."""
         label = np.asarray(label, dtype=np.float32).ravel()
-        if self.width is not None and label.size != self.width:
-            raise ValueError("label has %d floats, the layout %d" % (label.size, self.width))
+        if self.layout is not None and not self.layout.fits(label.size):
+            raise ValueError("label has %d floats, the layout %d" % (label.size, self.layout.width))
         key = self.count
         self._idx.write("%d\t%d\n" % (key, self._rec.tell()))
         self._rec.write(frame_record(pack_header(label, key) + image_bytes))

@@ -5,6 +5,7 @@
 import inspect
 from functools import partial
 
+from symbols.detect import FaceSSD
 from symbols.gaze import Gaze360Net, MC4GazeNet, MobileFaceGaze
 from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseCNN, HeatmapRegressor, PlainRegressor
 
@@ -33,6 +34,7 @@ _MODELS = {
     "mobile_facegaze": MobileFaceGaze,
     "gaze360_lstm": Gaze360Net,
     "gaze360_static": partial(Gaze360Net, frames=1),
+    "face_ssd": FaceSSD,
 }
 
 

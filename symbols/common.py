@@ -137,7 +137,8 @@ class DeployBlock(HybridBlock):
 
     Parameters
     ----------
-    net : a network whose forward returns a tuple of outputs.
+    net : a network whose forward returns a tuple of outputs (``net.deploy['decode']``, if set, names a child
+        block its outputs go through first).
     keep : indices of the outputs to export.
     softmax : indices (into ``keep``) to turn from logits into probabilities.
     """
@@ -150,6 +151,9 @@ class DeployBlock(HybridBlock):
 
     def hybrid_forward(self, F, x):
         outs = self.net(x)
+        decode = self.net.deploy.get("decode")
+        if decode:  # a detector's raw outputs, decoded by its own decoding block
+            outs = getattr(self.net, decode)(*outs)
         kept = [outs[i] for i in self.keep]
         kept = [F.softmax(o, axis=-1) if j in self.softmax else o for j, o in enumerate(kept)]
         return kept[0] if len(kept) == 1 else tuple(kept)

@@ -26,6 +26,7 @@ from recordio import geometry, imagefile, labelfiles  # noqa: E402
 
 FIRST_MATCH_IOU = 0.3  # raw detector boxes can sit far from the annotated ones before the map
 MATCH_IOU = 0.5
+IDENTITY = (0.0, 0.0, 1.0, 1.0)
 
 
 def parse_args(argv=None):
@@ -80,9 +81,9 @@ def fit(detector, photos):
         return np.array(d).reshape(-1, 4), np.array(a).reshape(-1, 4), np.array(ious)
 
     d, a, _ = matched(None, FIRST_MATCH_IOU)
-    box_map = geometry.fit_box_map(d, a)
+    box_map = geometry.fit_box_map(d, a) if len(d) else IDENTITY  # a detector that finds nothing keeps its boxes
     d, a, _ = matched(box_map, MATCH_IOU)
-    box_map = geometry.fit_box_map(d, a)
+    box_map = geometry.fit_box_map(d, a) if len(d) else box_map
     _, _, before = matched(None, MATCH_IOU)
     d, _, after = matched(box_map, MATCH_IOU)
     faces = sum(len(t) for t in truth)

@@ -3,6 +3,7 @@
 Examples
 --------
 python tools/make_rec.py course21 data/I data/II --out out/course21
+python tools/make_rec.py detection data/I --out out/faces --test_ratio 0.2 --val_ratio 0.1
 python tools/make_rec.py wflw list_98pt_rect_attr_train.txt --images WFLW_images --out out/wflw
 python tools/make_rec.py pfld train_data/list.txt --out out/pfld
 python tools/make_rec.py mc4 MC4/train --out out/mc4 --val_ratio 0.1 --seed 0
@@ -58,6 +59,13 @@ def parse_args(argv=None):
                         "photos; the test split stays the same for the same seed)")
     p.add_argument("--neg_ratio", type=float, default=1.0, help="non-face crops per face of a photo")
 
+    p = sub.add_parser("detection", help="face detection archives (gluoncv's format) from course21 folders")
+    p.add_argument("dirs", nargs="+", help="folders like I and II, each with label.txt (photos split as course21's)")
+    _common(p, 0)
+    p.add_argument("--test_ratio", type=float, default=0.2, help="share of photos in the test split")
+    p.add_argument("--val_ratio", type=float, default=0.0, help="share of photos in the validation split")
+    p.add_argument("--max_side", type=int, default=640, help="photos larger than this are scaled down to it")
+
     p = sub.add_parser("wflw", help="WFLW raw annotations (207 tokens a line) and the images folder")
     p.add_argument("annotations", help="list_98pt_rect_attr_{train,test}.txt or a subset file")
     p.add_argument("--images", required=True, help="WFLW_images folder")
@@ -112,8 +120,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from tools.packers import common, gaze, landmarks
-    pack = {"course21": landmarks.pack_course21, "wflw": landmarks.pack_wflw, "pfld": landmarks.pack_pfld,
+    from tools.packers import common, detection, gaze, landmarks
+    pack = {"detection": detection.pack_detection, "course21": landmarks.pack_course21, "wflw": landmarks.pack_wflw, "pfld": landmarks.pack_pfld,
             "coco": landmarks.pack_coco, "mc4": gaze.pack_mc4, "mpiifacegaze": gaze.pack_mpiifacegaze,
             "gaze360": gaze.pack_gaze360}[args.command]
     for path in [getattr(args, a, None) for a in ("annotations", "list", "json", "dir")] + \

@@ -36,6 +36,10 @@ def parse_args(argv=None):
     ap.add_argument("--yaw", type=float, help="max |yaw|, degrees (default 60)")
     ap.add_argument("--pitch", type=float, help="max |pitch|, degrees (default 30)")
     ap.add_argument("--roll", type=float, help="max |roll|, degrees (default 30)")
+    ap.add_argument("--faces_per_photo", type=int, nargs=2, metavar=("MIN", "MAX"),
+                    help="faces in a photo (default 1 3; course21 and wflw)")
+    ap.add_argument("--head_frac", type=float, nargs=2, metavar=("MIN", "MAX"),
+                    help="head height as a share of the photo height (default 0.2 0.75)")
     ap.add_argument("--truncate", type=int, default=0, metavar="N",
                     help="write N photos (mc4: head images; gaze360: frames) cut short, as a download that stopped "
                          "early leaves them; their faces are flagged expect_reject (not mpiifacegaze)")
@@ -52,7 +56,8 @@ def main(argv=None):
     if args.num <= 0:
         raise SystemExit("error: --num must be positive")
     cfg = None
-    overrides = {k: getattr(args, k) for k in ("yaw", "pitch", "roll") if getattr(args, k) is not None}
+    overrides = {k: getattr(args, k) for k in ("yaw", "pitch", "roll", "faces_per_photo", "head_frac")
+                 if getattr(args, k) is not None}
     if overrides:
         cfg = SynthConfig(**overrides)
     os.makedirs(args.out, exist_ok=True)

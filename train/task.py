@@ -83,7 +83,10 @@ def make_task(name, args):
     if name == "gaze":
         from train.gaze_task import GazeTask
         return GazeTask(args)
-    raise ValueError("unknown task %r (landmarks, gaze)" % name)
+    if name == "detection":
+        from train.detect_task import DetectionTask
+        return DetectionTask(args)
+    raise ValueError("unknown task %r (landmarks, gaze, detection)" % name)
 
 
 def add_augmentation_args(group, zoom, shift):
@@ -109,7 +112,8 @@ def network_kwargs(args):
     return {"norm": "imagenet"}
 
 
-TASK_ARGS = {"landmarks": "train.landmark_task", "gaze": "train.gaze_task"}  # each task's add_args
+TASK_ARGS = {"landmarks": "train.landmark_task", "gaze": "train.gaze_task",
+             "detection": "train.detect_task"}  # each task's add_args
 
 
 def training_defaults(task_name):

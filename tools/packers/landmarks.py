@@ -133,6 +133,20 @@ def _negatives(img, job, face_boxes, layout, res):
         res.count((job["split"], "negatives_not_found"), want - made)
 
 
+def course21_splits(photos, seed=0, test_ratio=0.2, val_ratio=0.0):
+    """{photo path: 'train' | 'val' | 'test'}: the photos (sorted) permuted by ``seed``, the first ``test_ratio``
+    of them test, the next ``val_ratio`` validation (so adding a validation split moves no test photo)."""
+    images = sorted(photos)
+    order = np.random.default_rng(seed).permutation(len(images))
+    n_test = int(round(test_ratio * len(images)))
+    n_val = int(round(val_ratio * len(images)))
+    if test_ratio < 0 or val_ratio < 0 or n_test + n_val >= len(images) > 0:
+        raise SystemExit("error: --test_ratio %g and --val_ratio %g leave no training photo of %d"
+                         % (test_ratio, val_ratio, len(images)))
+    return {images[i]: "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
+            for rank, i in enumerate(order)}
+
+
 def pack_course21(args):
     entries, errors = [], []
     for d in args.dirs:
@@ -144,17 +158,9 @@ def pack_course21(args):
         errors += err
     by_image = _group_by_image(entries, lambda e: os.path.dirname(e.file))
     # split by photo, never by face; parse errors follow their photo's split
-    images = sorted(set(by_image) | {labelfiles.resolve_image(er.image, os.path.dirname(er.file))
-                                     for er in errors if er.image})
-    rng = np.random.default_rng(args.seed)
-    order = rng.permutation(len(images))
-    n_test = int(round(args.test_ratio * len(images)))
-    n_val = int(round(args.val_ratio * len(images)))
-    if args.test_ratio < 0 or args.val_ratio < 0 or n_test + n_val >= len(images) > 0:
-        raise SystemExit("error: --test_ratio %g and --val_ratio %g leave no training photo of %d"
-                         % (args.test_ratio, args.val_ratio, len(images)))
-    split_of = {images[i]: "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
-                for rank, i in enumerate(order)}
+    images = set(by_image) | {labelfiles.resolve_image(er.image, os.path.dirname(er.file)) for er in errors if er.image}
+    split_of = course21_splits(images, args.seed, args.test_ratio, args.val_ratio)
+    n_test, n_val = (sum(1 for s in split_of.values() if s == name) for name in ("test", "val"))
     cfg = {"size": args.size, "neg_ratio": args.neg_ratio, "seed": args.seed, "args": args}
     jobs = []
     for index, (path, faces) in enumerate(by_image.items()):

@@ -15,7 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from recordio import geometry, labelfiles
-from recordio.schema import WFLW98_TO_COURSE21, convert_points
+from recordio.schema import COURSE21, WFLW98_TO_COURSE21, convert_points
 from tools.packers.landmarks import OUTSIDE_TOLERANCE
 from tools.synth.render import HEAD_HEIGHT_MM, SynthConfig, hidden_to_outline, render_photo
 
@@ -147,7 +147,8 @@ def course21_points(face, K):
 
 
 def write_course21(out, num, seed=0, jobs=1, cfg=None, folder="I", truncate=0):
-    """Course layout: ``out/I/label.txt`` (name, box, 21 points) and the photos beside it.
+    """Course layout: ``out/I/label.txt`` (name, box, 21 points) and the photos beside it; boxes follow the
+    course's convention (``COURSE21.box_from_points`` around the 21 points).
 
     ``truncate`` photos are written cut short (their faces are flagged ``expect_reject``)."""
     cfg = cfg or SynthConfig()
@@ -161,7 +162,7 @@ def write_course21(out, num, seed=0, jobs=1, cfg=None, folder="I", truncate=0):
         K = geometry.camera_matrix(W, H)
         for k, f in enumerate(faces):
             pts21 = course21_points(f, K)
-            box = geometry.points_box(f.points)
+            box = geometry.map_box(geometry.points_box(pts21), COURSE21.box_from_points)  # the course's boxes
             lines.append("%s %s %s" % (name, _fmt(box), _fmt(pts21)))
             gt = f.ground_truth((W, H))
             gt.update(image=name, face=k, line=len(lines), points21=np.round(pts21, 4).tolist(), expect_reject=None)

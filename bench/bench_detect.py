@@ -1,0 +1,123 @@
+"""Face detectors on the course photos: recall, false detections and speed per backend, and the landmark model
+end to end on detected boxes beside the same model on the annotated boxes.
+
+    python bench/bench_detect.py [--backends haar,dlib,mxnet] [--landmarks MODEL] [--yunet face.onnx]
+
+The photos are the course21 recipe's test photos of ../shared/data/course21/I (seed 0, 20% of the photos;
+the box maps were fitted on its training photos, the detector trained on them). Per backend: recall at
+IoU >= 0.5 against the annotated boxes after the box map, before and after the stage-3 filter (the
+landmark model re-scores each detection and drops those it judges non-face), false detections per photo
+before and after it, and ms per photo for detection alone.  End to end, every annotated face gets the
+landmark model's points from the detection that found it, or counts as a failure (NME infinite) when none
+did; the first row scores the same model on the annotated boxes.
+"""
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from recordio.devices import use_all_cores  # noqa: E402
+
+use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
+
+import numpy as np  # noqa: E402
+
+from bench.common import SHARED_COURSE21  # noqa: E402
+from recordio import geometry, imagefile, labelfiles, metrics  # noqa: E402
+
+MATCH_IOU = 0.5
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=SHARED_COURSE21, help="a course folder with label.txt")
+    ap.add_argument("--backends", default="haar,dlib,mxnet", help="comma-separated detectors to measure")
+    ap.add_argument("--landmarks", help="stage-3 landmark export (default: the shipped model)")
+    ap.add_argument("--yunet", help="YuNet .onnx file (adds the yunet backend)")
+    ap.add_argument("--mxnet_detector", help="detector export prefix (default: the shipped detector)")
+    ap.add_argument("--face_threshold", type=float, default=0.5)
+    ap.add_argument("--split", default="test", choices=("test", "val", "train", "all"),
+                    help="which photos of the recipe's split (seed 0, test 0.2, val 0.1)")
+    ap.add_argument("--flip", action="store_true", help="flip-average the landmark model (as the recipe scores)")
+    return ap.parse_args(argv)
+
+
+def annotated(data, split):
+    """{photo path: list of FaceEntry} of the chosen split."""
+    from tools.packers.landmarks import course21_splits
+    entries, _ = labelfiles.read_course21(os.path.join(data, "label.txt"))
+    by_photo = {}
+    for e in entries:
+        by_photo.setdefault(os.path.join(data, e.image), []).append(e)
+    splits = course21_splits(by_photo, seed=0, test_ratio=0.2, val_ratio=0.1)
+    return {p: es for p, es in sorted(by_photo.items()) if split == "all" or splits[p] == split}
+
+
+def landmark_nmes(predictor, image, boxes, truths):
+    """NME of the model's points from ``boxes`` against ``truths`` (K, 2) each."""
+    if not len(boxes):
+        return []
+    inputs, to_photo = predictor.crops(image, boxes)
+    out = predictor(np.stack(inputs))
+    pts = np.stack([geometry.apply_affine(A, p) for A, p in zip(to_photo, out["landmarks"])])
+    return list(metrics.nme(pts, np.stack(truths), predictor.meta["schema"]))
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from deploy.analyze import SHIPPED_DETECTOR, SHIPPED_LANDMARKS
+    from deploy.detect import make_detector
+    from deploy.predictor import Predictor
+    if not os.path.isfile(os.path.join(args.data, "label.txt")):
+        raise SystemExit("error: %s has no label.txt (the course photos are in ../shared/data/course21/I)" % args.data)
+    predictor = Predictor(args.landmarks or SHIPPED_LANDMARKS, flip=args.flip)
+    photos = annotated(args.data, args.split)
+    images = {p: imagefile.read(p) for p in photos}
+    faces = sum(len(es) for es in photos.values())
+    print("%d %s photos of %s, %d annotated faces; landmarks %s" % (len(photos), args.split, args.data, faces,
+                                                                 predictor.meta.get("model")))
+    rows = {"annotated boxes": metrics.landmark_report(sum((landmark_nmes(
+        predictor, images[p], [e.box for e in es], [e.points for e in es]) for p, es in photos.items()), []))}
+    backends = [b for b in args.backends.split(",") if b and (b != "mxnet" or os.path.exists(
+        (args.mxnet_detector or SHIPPED_DETECTOR) + "-meta.json"))] + (["yunet"] if args.yunet else [])
+    detection = []
+    for name in backends:
+        det = make_detector(name, yunet=args.yunet, mxnet=args.mxnet_detector or SHIPPED_DETECTOR)
+        found, kept, false_before, false_after, took, nmes = 0, 0, 0, 0, 0.0, []
+        for p, es in photos.items():
+            img = images[p]
+            start = time.perf_counter()
+            d = det.detect(img)
+            took += time.perf_counter() - start
+            truth = np.array([e.box for e in es])
+            scores = predictor(np.stack(predictor.crops(img, d.boxes)[0])).get("face_prob") if len(d) else []
+            keep = np.ones(len(d), bool) if scores is None else np.asarray(scores) >= args.face_threshold
+            before = geometry.match_boxes(d.boxes, truth, MATCH_IOU)
+            after = geometry.match_boxes(d.boxes[keep], truth, MATCH_IOU)
+            found += len(before)
+            kept += len(after)
+            false_before += len(d) - len(before)
+            false_after += int(keep.sum()) - len(after)
+            by_truth = {j: d.boxes[keep][i] for i, j, _ in after}
+            hit = sorted(by_truth)
+            nmes += landmark_nmes(predictor, img, [by_truth[j] for j in hit], [es[j].points for j in hit])
+            nmes += [metrics.UNANSWERED] * (len(es) - len(hit))
+        n = len(photos)
+        detection.append((name, found / faces, kept / faces, false_before / n, false_after / n, 1000 * took / n))
+        rows["detected by %s" % name] = metrics.landmark_report(nmes)
+    print("\n| detector | recall (IoU >= 0.5) | after stage-3 filter | false / photo | after filter | ms / photo |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, r0, r1, f0, f1, ms in detection:
+        print("| %s | %.1f%% | %.1f%% | %.3f | %.3f | %.0f |" % (name, 100 * r0, 100 * r1, f0, f1, ms))
+    print("\n| landmarks %s | NME (answered) | median | FR@0.1 | AUC@0.1 | missed |" % ("flip-averaged" if args.flip else ""))
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, r in rows.items():
+        print("| %s | %.4f | %.4f | %.2f%% | %.3f | %d |" % (name, r["nme"], r["nme_median"], 100 * r["fr"], r["auc"],
+                                                            r["unanswered"]))
+    return detection, rows
+
+
+if __name__ == "__main__":
+    main()
