@@ -1,6 +1,5 @@
 """A face detector the project trained (``train/train_detector.py``), from its export only."""
 import cv2
-import numpy as np
 
 from deploy.detect import Detector
 
