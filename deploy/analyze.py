@@ -16,7 +16,8 @@ Camera: ``--focal PX`` and ``--center X,Y``; without them focal = the photo's wi
 at its centre (the summary says it was assumed).  Detection (``deploy/detect.py``): the detector's boxes are
 mapped to the annotators' convention, then a stage-3 landmark model re-scores every detection and those it
 judges non-face are dropped (``--keep_nonfaces`` keeps them).  In video, faces are tracked (their points give
-the next frame's box; the detector runs every ``--detect_every`` frames and when a track is lost) and points
+the next frame's box; the detector runs every ``--detect_every`` frames, when a track's face_score falls and
+when a track is lost) and points
 and pose are smoothed by a One-Euro filter (``--no_smooth`` turns it off).
 """
 import argparse
@@ -67,6 +68,8 @@ def parse_args(argv=None):
     ap.add_argument("--center", help="principal point X,Y in px (default: the photo centre, assumed)")
     ap.add_argument("--flip", action="store_true", help="average each face with its mirror image's answer")
     ap.add_argument("--detect_every", type=int, default=10, help="video: run the detector at least every N frames")
+    ap.add_argument("--refresh_score", type=float, default=0.9,
+                    help="video: a track whose face_score falls below this gets a fresh detection in the next frame")
     ap.add_argument("--no_smooth", action="store_true", help="video: no One-Euro smoothing")
     ap.add_argument("--min_cutoff", type=float, default=1.0, help="One-Euro cut-off of still points, Hz")
     ap.add_argument("--beta", type=float, default=2.0,
@@ -127,7 +130,6 @@ class Analyzer:
                                       labels=args.boxes, label_format=args.format)
         self.detector_name = name
         self.args = args
-        self.box_from_points = self.predictor.meta.get("box_from_points") or (0.0, 0.0, 1.0, 1.0)
         self.assumed_camera = args.focal is None or args.center is None
 
     def camera(self, w, h):
@@ -243,8 +245,8 @@ def analyze_video(an, source, results, out_dir, summary, name=None):
     smooth = None if an.args.no_smooth else {
         "points": {"min_cutoff": an.args.min_cutoff, "beta": an.args.beta},
         "pose": {"min_cutoff": an.args.pose_min_cutoff, "beta": an.args.pose_beta}}
-    tracker = Tracker(an.detect, an.box_from_points, an.args.detect_every,
-                      0.0 if an.args.keep_nonfaces else an.args.face_threshold, smooth)
+    tracker = Tracker(an.detect, an.args.detect_every, 0.0 if an.args.keep_nonfaces else an.args.face_threshold,
+                      an.args.refresh_score, smooth)
     writer = None
     frame_index, faces_found, bad_run = -1, 0, 0
     bar = tqdm(total=total or None, desc=os.path.basename(str(label)), unit="frame", mininterval=0.5)

@@ -129,7 +129,7 @@ def score_landmarks(predictor, reader, batch_size=64, baseline=None, face_thresh
         src = (reader.meta.get("sources") or [None] * len(labels))[int(reader.keys[i])] or {}
         rows.append({"key": int(reader.keys[i]), "image": src.get("image", ""), "line": src.get("line", ""),
                      "face": int(face[i]), "nme": "" if np.isnan(nmes[i]) else "%.6f" % nmes[i],
-                     "face_score": "" if np.isnan(prob[i]) else "%.4f" % prob[i], "answered": int(answered[i]),
+                     "face_score": "" if np.isnan(prob[i]) else "%.6f" % prob[i], "answered": int(answered[i]),
                      "yaw": "%.1f" % yaw[i], "box_width": "%.1f" % (L.get(labels[i], "box") @ [-1, 0, 1, 0])})
     return summary, rows
 

@@ -1,10 +1,12 @@
 """Faces through a video: tracks whose points give their box in the next frame, and One-Euro smoothing.
 
-A track starts at a detection.  In the next frame its box is the box its points imply (the landmark
-model's ``box_from_points`` map: the annotators' box around those points), so the detector is needed only
-every ``detect_every`` frames, when a track's face_score drops below the threshold (the stage-3 model
-judges the crop no longer a face) or when a track is lost; a detection that overlaps a track (IoU >= 0.3)
-renews it and keeps its id.
+A track starts at a detection, whose box (in the annotators' convention) fixes the track's box.  In each
+next frame the face's points move and scale that box: by how far their tight box has moved and grown since
+the frame of the detection (so a model that draws the points a little inward cannot shrink the box frame
+after frame: only changes count).  The detector is needed only every ``detect_every`` frames, as soon as a
+track's face_score falls below ``refresh_score``, and when a track is lost (face_score below the stage-3
+threshold, or the box leaves the frame); a detection that overlaps a track (IoU >= 0.3) renews its box and
+keeps its id.
 
 One-Euro filter (Casiez, Roussel and Vogel, CHI 2012): per coordinate, a low-pass filter whose cut-off
 rises with speed, ``cutoff = min_cutoff + beta * |speed|``: still points are smoothed hard (jitter goes),
@@ -61,13 +63,33 @@ class Track:
 
     def __init__(self, track_id, box, det_score, smooth):
         self.id = track_id
-        self.box = np.asarray(box, np.float64)
         self.det_score = float(det_score)
+        self.renew(box, det_score)
         self.points = None
         self.face_score = None
         self.frames = 0
         self.point_filter = OneEuroFilter(**smooth["points"]) if smooth else None
         self.pose_filter = OneEuroFilter(**smooth["pose"]) if smooth else None
+
+    def renew(self, box, det_score):
+        """A detection's box: the track's box from now on, and the anchor its points move it from."""
+        self.box = self.anchor = np.asarray(box, np.float64).copy()
+        self.anchor_points = None  # the points' tight box in the first frame after the detection
+        self.det_score = float(det_score)
+
+    def follow(self, points):
+        """The box for the next frame: the anchor moved and scaled as the points' tight box has since the
+        detection."""
+        now = geometry.points_box(points)
+        if self.anchor_points is None:
+            self.anchor_points = now
+            return self.box
+        (w0, h0), (w1, h1) = geometry.box_size(self.anchor_points), geometry.box_size(now)
+        scale = np.sqrt(max(w1 * h1, 1e-9) / max(w0 * h0, 1e-9))
+        shift = 0.5 * (now[:2] + now[2:]) - 0.5 * (self.anchor_points[:2] + self.anchor_points[2:])
+        centre = 0.5 * (self.anchor[:2] + self.anchor[2:]) + shift
+        half = 0.5 * scale * np.array(geometry.box_size(self.anchor))
+        return np.concatenate([centre - half, centre + half])
 
     def smooth(self, points, pose, t):
         """Filtered (points, pose) at time ``t``; unfiltered when smoothing is off."""
@@ -86,15 +108,16 @@ class Tracker:
     Parameters
     ----------
     detect : callable image -> ``deploy.detect.Detections`` (boxes in the annotators' convention).
-    box_from_points : the landmark model's box map from its points' tight box to the annotators' box.
     detect_every : run the detector at least every this many frames (1: every frame).
     face_threshold : a track whose face_score falls below this is lost (stage-3 models).
+    refresh_score : a track whose face_score falls below this asks for a detection in the next frame.
     smooth : {"points": {...}, "pose": {...}} One-Euro parameters, or None for raw answers.
     """
 
-    def __init__(self, detect, box_from_points, detect_every=10, face_threshold=0.5, smooth=None):
-        self.detect, self.box_from_points = detect, box_from_points
+    def __init__(self, detect, detect_every=10, face_threshold=0.5, refresh_score=0.9, smooth=None):
+        self.detect = detect
         self.detect_every, self.face_threshold, self.smooth_params = detect_every, face_threshold, smooth
+        self.refresh_score = refresh_score
         self.tracks = []
         self.next_id = 0
         self.frame = -1
@@ -116,8 +139,7 @@ class Tracker:
         pairs = geometry.match_boxes(found.boxes, np.array(boxes).reshape(-1, 4), TRACK_IOU) if boxes else []
         matched_det = {i for i, _, _ in pairs}
         for i, j, _ in pairs:  # a detection renews its track's box; the id stays
-            self.tracks[j].box = found.boxes[i].copy()
-            self.tracks[j].det_score = float(found.scores[i])
+            self.tracks[j].renew(found.boxes[i], found.scores[i])
         for i in range(len(found)):
             if i not in matched_det:
                 self.tracks.append(Track(self.next_id, found.boxes[i], found.scores[i], self.smooth_params))
@@ -131,9 +153,11 @@ class Tracker:
         if face_score is not None and face_score < self.face_threshold:
             self._drop(track)
             return None
+        if face_score is not None and face_score < self.refresh_score:
+            self._redetect = True  # still a face, but look again before it is lost
         points, pose = track.smooth(np.asarray(points, np.float64), pose, t)
         track.points, track.frames = points, track.frames + 1
-        box = geometry.map_box(geometry.points_box(points), self.box_from_points)
+        box = track.follow(points)
         w, h = frame_size
         if geometry.box_iou(box, [0, 0, w, h])[0, 0] <= 0 or geometry.box_size(box)[0] < 4:
             self._drop(track)

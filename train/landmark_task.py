@@ -141,18 +141,4 @@ class LandmarkTask(Task):
                           "color": "gray" if self.channels == 1 else "bgr", "value_range": [0, 255],
                           "layout": "NCHW"},
                 "outputs": outputs, "crop": self.archive_meta.get("crop"),
-                "source_format": self.archive_meta.get("source_format"),
-                "box_from_points": self.box_from_points()}
-
-    def box_from_points(self):
-        """The box map (``geometry.map_box``) from the tight box of a face's points to its annotated box, fitted
-        on the training archive: how a tracker turns the points of one frame into the next frame's box."""
-        from recordio.dataset import ArchiveReader
-        reader = ArchiveReader(self.args.train or self.args.val)
-        L = reader.layout
-        labels = np.stack([reader.read(i, decode=False)[1] for i in range(len(reader))])
-        labels = labels[L.get(labels, "face")[:, 0] > 0.5]
-        if not len(labels):
-            return None
-        photo = geometry.apply_affines(L.get(labels, "affine"), L.get(labels, "points").reshape(len(labels), -1, 2))
-        return [round(v, 5) for v in geometry.fit_box_map(geometry.points_box(photo), L.get(labels, "box"))]
+                "source_format": self.archive_meta.get("source_format")}

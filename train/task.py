@@ -119,9 +119,9 @@ TASK_ARGS = {"landmarks": "train.landmark_task", "gaze": "train.gaze_task",
 def training_defaults(task_name):
     """The defaults of every training argument of ``task_name`` (the loop's and the task's)."""
     import importlib
-    from train import loop
+    from train import cli
     ap = argparse.ArgumentParser()
-    loop.add_common_args(ap)
+    cli.add_common_args(ap)
     importlib.import_module(TASK_ARGS[task_name]).add_args(ap)
     return vars(ap.parse_args(["--out", "."]))
 

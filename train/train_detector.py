@@ -18,14 +18,14 @@ use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 
 import argparse  # noqa: E402
 
-from train import detect_task, loop  # noqa: E402
+from train import cli, detect_task, loop  # noqa: E402
 from train.export import export_run  # noqa: E402
 
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    loop.add_common_args(ap)
+    cli.add_common_args(ap)
     detect_task.add_args(ap)
     ap.set_defaults(task_name="detection")
     args = ap.parse_args(argv)

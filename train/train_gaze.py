@@ -19,7 +19,7 @@ from recordio.devices import use_all_cores  # noqa: E402
 
 use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 
-from train import gaze_task, loop  # noqa: E402
+from train import cli, gaze_task, loop  # noqa: E402
 from train.export import export_run  # noqa: E402
 from train.task import take_run_args  # noqa: E402
 
@@ -29,7 +29,7 @@ def parse_args(argv=None):
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--phase", choices=("train", "test"), default="train")
     ap.add_argument("--params", help="test: parameters (default OUT/best.params)")
-    loop.add_common_args(ap)
+    cli.add_common_args(ap)
     gaze_task.add_args(ap)
     ap.set_defaults(task_name="gaze")
     args = ap.parse_args(argv)

@@ -19,7 +19,7 @@ from recordio.devices import use_all_cores  # noqa: E402
 
 use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 
-from train import landmark_task, loop  # noqa: E402
+from train import cli, landmark_task, loop  # noqa: E402
 from train.export import export_run  # noqa: E402
 from train.task import take_run_args  # noqa: E402
 
@@ -35,7 +35,7 @@ def parse_args(argv=None):
     ap.add_argument("--face_threshold", type=float, default=0.5,
                     help="predict, stage 3: below this face_score the crop is non-face and gets no points")
     ap.add_argument("--keep_nonfaces", action="store_true", help="predict, stage 3: give points for non-faces too")
-    loop.add_common_args(ap)
+    cli.add_common_args(ap)
     landmark_task.add_args(ap)
     ap.set_defaults(task_name="landmarks")
     args = ap.parse_args(argv)
