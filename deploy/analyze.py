@@ -19,8 +19,19 @@ judges non-face are dropped (``--keep_nonfaces`` keeps them).  In video, faces a
 the next frame's box; the detector runs every ``--detect_every`` frames, when a track's face_score falls and
 when a track is lost) and points
 and pose are smoothed by a One-Euro filter (``--no_smooth`` turns it off).
+
+Gaze (``--gaze MODEL``, a gaze export): each face gets the input its model was trained on
+(``deploy/gaze.py``, ``recordio/gazeviews.py``: MPIIFaceGaze's data normalisation, MC4's head and eye views,
+Gaze360's head crops) from its points, head pose and the camera, and ``gaze`` in results.jsonl holds the
+answer in the camera's frame: ``vector`` (x right, y down, z forward; into the camera is (0, 0, -1)),
+``pitch`` and ``yaw`` in degrees (pitch > 0 up, yaw > 0 towards the image's left), ``sigma`` (degrees, the
+10-90% interval) where the model has one, ``head_vector`` and ``eye_in_head`` for MC4.  Drawn: an arrow from
+each eye along the gaze, and the interval as a cone.  Gaze360's LSTM takes 7 frames of a track, the answer
+belonging to the middle one (video output runs 3 frames behind; at a track's ends the edge frame repeats; a
+photo is its own 7 frames).  In video the gaze is smoothed like the points.
 """
 import argparse
+import collections
 import json
 import os
 import sys
@@ -46,6 +57,8 @@ PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 MAX_BAD_FRAMES = 25  # a video that fails this many frames in a row is taken to end there (cut short)
 AXIS_MM = 60.0  # length of the drawn head-pose axes
+GAZE_MM = 120.0  # length of the drawn gaze arrows
+CONE_RAYS = 24  # rays drawn around a gaze cone's rim
 
 
 def parse_args(argv=None):
@@ -76,6 +89,10 @@ def parse_args(argv=None):
                     help="One-Euro speed coefficient of points, per face width per second")
     ap.add_argument("--pose_min_cutoff", type=float, default=1.0, help="One-Euro cut-off of a still head pose, Hz")
     ap.add_argument("--pose_beta", type=float, default=0.02, help="One-Euro speed coefficient of pose, per deg/s")
+    ap.add_argument("--gaze", help="a gaze export prefix: gaze for every face (MPIIFaceGaze, MC4 or Gaze360 model)")
+    ap.add_argument("--gaze_min_cutoff", type=float, default=1.0, help="One-Euro cut-off of a still gaze, Hz")
+    ap.add_argument("--gaze_beta", type=float, default=1.0,
+                    help="One-Euro speed coefficient of gaze, per radian per second")
     ap.add_argument("--max_frames", type=int, default=0, help="video: stop after this many frames (0: all)")
     ap.add_argument("--no_draw", action="store_true", help="write results.jsonl only")
     ap.add_argument("--show", action="store_true", help="show the drawn photos or frames in a window (q stops)")
@@ -131,6 +148,16 @@ class Analyzer:
         self.detector_name = name
         self.args = args
         self.assumed_camera = args.focal is None or args.center is None
+        self.gaze = None
+        if args.gaze:
+            from deploy.gaze import GazeModel
+            if not os.path.exists(args.gaze + "-symbol.json"):
+                raise SystemExit("error: no gaze model at %s (pass --gaze RUN_DIR/model)" % args.gaze)
+            try:
+                self.gaze = GazeModel(args.gaze, ctx=devices.contexts(args.gpu_ids))
+                self.gaze.check_schema(self.schema)
+            except ValueError as e:
+                raise SystemExit("error: --gaze %s with --landmarks %s: %s" % (args.gaze, model, e))
 
     def camera(self, w, h):
         """(focal, centre) of the camera for a w x h image: given, or the assumption."""
@@ -151,6 +178,28 @@ class Analyzer:
         out = self.predictor(np.stack(inputs))
         pts = np.stack([geometry.apply_affine(A, p) for A, p in zip(to_photo, out["landmarks"])])
         return pts, out.get("face_prob")
+
+    def camera_K(self, w, h):
+        return geometry.camera_matrix(w, h, *self.camera(w, h))
+
+    def gaze_views(self, image, points, rt):
+        """The gaze model's views of one face, or None without a head pose."""
+        if self.gaze is None or rt is None:
+            return None
+        h, w = image.shape[:2]
+        return self.gaze.views(image, self.camera_K(w, h), rt[0], rt[1], points, self.schema)
+
+    def add_gaze(self, faces, windows):
+        """Run the gaze model on ``windows`` (per face: a list of views dicts, or None) and put each answer into
+        its face record as ``gaze``; returns the answers (None where a face has none)."""
+        idx = [k for k, w in enumerate(windows) if w is not None]
+        samples = [self.gaze.sample([views for views, _ in windows[k]]) for k in idx]
+        centre = [windows[k][len(windows[k]) // 2][1] for k in idx]
+        answers = self.gaze.answers(self.gaze.predict(samples), centre)
+        out = [None] * len(windows)
+        for k, a in zip(idx, answers):
+            faces[k]["gaze"] = out[k] = a
+        return out
 
     def pose(self, points, w, h):
         """(pitch, yaw, roll) in degrees and (R, t) of the head, or (None, None) where solvePnP finds none."""
@@ -184,7 +233,32 @@ class Analyzer:
                 tip = origin + geometry.project(t + R @ (AXIS_MM * axis), K) - base
                 cv2.arrowedLine(image, tuple(int(v) for v in origin), tuple(int(v) for v in tip), colour, 2,
                                 cv2.LINE_AA, tipLength=0.15)
+        if pose_rt is not None and face.get("gaze"):
+            self.draw_gaze(image, face["gaze"], pose_rt)
         return image
+
+    def draw_gaze(self, image, gaze, pose_rt):
+        """An arrow from each eye along the gaze; where the model gives an interval, its cone's rim."""
+        from deploy.gaze import eye_centres
+        h, w = image.shape[:2]
+        K = self.camera_K(w, h)
+        g = np.asarray(gaze["vector"], np.float64)
+        sigma = np.radians(gaze.get("sigma", 0.0))
+        if sigma > 0:  # two unit vectors across g span the rim
+            a = np.cross(g, [0.0, 1.0, 0.0] if abs(g[1]) < 0.9 else [1.0, 0.0, 0.0])
+            a /= np.linalg.norm(a)
+            b = np.cross(g, a)
+        for eye in eye_centres(*pose_rt):
+            p0 = geometry.project(eye, K)
+            p1 = geometry.project(eye + GAZE_MM * g, K)
+            if sigma > 0:
+                phi = np.linspace(0, 2 * np.pi, CONE_RAYS, endpoint=False)[:, None]
+                rays = np.cos(sigma) * g + np.sin(sigma) * (np.cos(phi) * a + np.sin(phi) * b)
+                rim = geometry.project(eye + GAZE_MM * rays, K)
+                cv2.polylines(image, [geometry.cv_fixed(rim, 2).astype(np.int32)], True, (255, 200, 0), 1,
+                              cv2.LINE_AA, 2)
+            cv2.arrowedLine(image, tuple(int(v) for v in p0), tuple(int(v) for v in p1), (255, 0, 255), 2,
+                            cv2.LINE_AA, tipLength=0.12)
 
     def faces(self, image, boxes, det_scores):
         """Per face: the record and its (R, t); faces the stage-3 model judges non-face dropped unless kept."""
@@ -214,10 +288,12 @@ def analyze_photo(an, path, results, drawn_dir, summary):
     found = an.detect(image, path)
     kept = 0
     canvas = image.copy() if drawn_dir or an.args.show else None
-    for face, _, rt, answered in an.faces(image, found.boxes, found.scores):
-        if not answered:
-            summary["nonfaces_dropped"] += 1
-            continue
+    answered = [(face, pts, rt) for face, pts, rt, ok in an.faces(image, found.boxes, found.scores) if ok]
+    summary["nonfaces_dropped"] += len(found.boxes) - len(answered)
+    if an.gaze is not None:  # a photo is its own window of frames
+        windows = [None if v is None else [v] for v in (an.gaze_views(image, pts, rt) for _, pts, rt in answered)]
+        an.add_gaze([face for face, _, _ in answered], windows)
+    for face, _, rt in answered:
         face.update({"source": path, "image": path})
         results.write(json.dumps(face) + "\n")
         kept += 1
@@ -231,8 +307,87 @@ def analyze_photo(an, path, results, drawn_dir, summary):
     return kept
 
 
+class _VideoOut:
+    """What becomes of a video's frames once their answers are complete: results lines, gaze (Gaze360's
+    windows need the frames after it, so frames wait ``delay`` frames), smoothing of gaze, drawing."""
+
+    def __init__(self, an, label, results, out_dir, name, fps):
+        from deploy.track import OneEuroFilter
+        self.an, self.label, self.results, self.fps = an, label, results, fps
+        self.path = None if not out_dir else os.path.join(
+            out_dir, (name or os.path.splitext(os.path.basename(str(label)))[0]) + ".mp4")
+        self.writer = None
+        self.delay = an.gaze.half if an.gaze is not None else 0
+        self.pending = collections.deque()
+        self.history = {}  # track id -> {frame index: (views, View)}
+        self.filters = {}
+        self.new_filter = None if an.args.no_smooth else (
+            lambda: OneEuroFilter(an.args.gaze_min_cutoff, an.args.gaze_beta))
+        self.running = True
+
+    def add(self, index, t, frame, faces):
+        """Frame ``index`` at ``t`` s with its faces: (record, points, (R, t) or None, track id)."""
+        if self.an.gaze is not None:
+            for face, points, rt, tid in faces:
+                views = self.an.gaze_views(frame, points, rt)
+                if views is not None:
+                    self.history.setdefault(tid, {})[index] = views
+        self.pending.append((index, t, frame, faces))
+        while self.pending and self.pending[0][0] <= index - self.delay:
+            self._finish(self.pending.popleft())
+        for hist in self.history.values():
+            for k in [k for k in hist if k < index - 2 * self.delay - 1]:
+                del hist[k]
+
+    def close(self):
+        while self.pending:
+            self._finish(self.pending.popleft())
+        if self.writer is not None:
+            self.writer.release()
+
+    def _window(self, tid, index):
+        """The views of track ``tid`` in frames index-delay .. index+delay; where the track has no view, the
+        nearest frame towards the middle that it has (the edge frame repeats)."""
+        hist = self.history.get(tid, {})
+        if index not in hist:
+            return None
+        out = []
+        for k in range(index - self.delay, index + self.delay + 1):
+            j = k
+            while j not in hist:
+                j += 1 if j < index else -1
+            out.append(hist[j])
+        return out
+
+    def _finish(self, entry):
+        index, t, frame, faces = entry
+        an = self.an
+        if an.gaze is not None:
+            answers = an.add_gaze([f for f, _, _, _ in faces], [self._window(tid, index) for _, _, _, tid in faces])
+            for (face, _, _, tid), a in zip(faces, answers):
+                if a is None or self.new_filter is None:
+                    continue
+                g = self.filters.setdefault(tid, self.new_filter())(a["vector"], t)
+                g /= np.linalg.norm(g)
+                pitch, yaw = np.degrees(geometry.vector_to_pitchyaw(g))
+                a.update(vector=np.round(g, 5).tolist(), pitch=round(float(pitch), 2), yaw=round(float(yaw), 2))
+        canvas = frame.copy() if self.path or an.args.show else None
+        for face, _, rt, _ in faces:
+            self.results.write(json.dumps(face) + "\n")
+            if canvas is not None:
+                an.draw(canvas, face, rt)
+        if self.path:
+            if self.writer is None:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+                h, w = frame.shape[:2]
+                self.writer = cv2.VideoWriter(self.path, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
+            self.writer.write(canvas)
+        if an.args.show and self.running and not _show(canvas):
+            self.running = False
+
+
 def analyze_video(an, source, results, out_dir, summary, name=None):
-    """Every frame of a video file (or a camera index): tracking, landmarks, pose, smoothing."""
+    """Every frame of a video file (or a camera index): tracking, landmarks, pose, gaze, smoothing."""
     from deploy.track import Tracker
     cap = cv2.VideoCapture(source)
     label = "camera %d" % source if isinstance(source, int) else source
@@ -247,10 +402,10 @@ def analyze_video(an, source, results, out_dir, summary, name=None):
         "pose": {"min_cutoff": an.args.pose_min_cutoff, "beta": an.args.pose_beta}}
     tracker = Tracker(an.detect, an.args.detect_every, 0.0 if an.args.keep_nonfaces else an.args.face_threshold,
                       an.args.refresh_score, smooth)
-    writer = None
+    out = _VideoOut(an, label, results, out_dir, name, fps)
     frame_index, faces_found, bad_run = -1, 0, 0
     bar = tqdm(total=total or None, desc=os.path.basename(str(label)), unit="frame", mininterval=0.5)
-    while True:
+    while out.running:
         ok, frame = cap.read()
         frame_index += 1
         if not ok or frame is None:
@@ -271,7 +426,7 @@ def analyze_video(an, source, results, out_dir, summary, name=None):
         t = frame_index / fps
         tracks = list(tracker.boxes_for(frame))
         boxes = np.array([tr.box for tr in tracks]).reshape(-1, 4)
-        canvas = frame.copy() if out_dir or an.args.show else None
+        kept_faces = []
         for tr, (face, points, rt, answered) in zip(tracks, an.faces(frame, boxes, [tr.det_score for tr in tracks])):
             if not answered:  # judged non-face: the track ends
                 tracker.update(tr, None, face["face_score"], None, t, (w, h))
@@ -286,22 +441,12 @@ def analyze_video(an, source, results, out_dir, summary, name=None):
             if pose is not None:
                 face["pose"] = dict(zip(("pitch", "yaw", "roll"), np.round(pose, 2).tolist()))
             face.update({"source": label, "image": label, "frame": frame_index, "time": round(t, 4), "track": tr.id})
-            results.write(json.dumps(face) + "\n")
+            kept_faces.append((face, points, rt, tr.id))
             faces_found += 1
-            if canvas is not None:
-                an.draw(canvas, face, rt)
-        if out_dir:
-            if writer is None:
-                os.makedirs(out_dir, exist_ok=True)
-                path = os.path.join(out_dir, (name or os.path.splitext(os.path.basename(str(label)))[0]) + ".mp4")
-                writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-            writer.write(canvas)
-        if an.args.show and not _show(canvas):
-            break
+        out.add(frame_index, t, frame, kept_faces)
+    out.close()
     bar.close()
     cap.release()
-    if writer is not None:
-        writer.release()
     summary["detector_runs"] = summary.get("detector_runs", 0) + tracker.detections_run
     return frame_index, faces_found
 
@@ -321,6 +466,8 @@ def main(argv=None):
     an = Analyzer(args)
     found, skipped = expand_inputs(args.inputs)
     summary = {"landmarks": an.predictor.meta.get("model"), "detector": an.detector_name, "skipped": skipped,
+               "gaze": None if an.gaze is None else {"model": an.gaze.name, "input": an.gaze.kind,
+                                                     "frames": an.gaze.frames or 1},
                "nonfaces_dropped": 0, "photos": 0, "faces_in_photos": 0, "frames": 0, "faces_in_frames": 0,
                "camera": ("assumed: focal = the photo width, principal point at its centre"
                           if an.assumed_camera and not (args.focal or args.center) else

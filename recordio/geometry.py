@@ -174,6 +174,61 @@ def apparent_rotation(R, t):
 
 
 # --------------------------------------------------------------------------
+# virtual cameras: a camera turned to look at a face (data normalisation, head crops)
+#
+# A virtual camera shares the real camera's centre, is turned by ``R_view`` (rows: its right, down and
+# forward axes in the real camera's frame) so that its optical axis passes through a 3D point, and has its
+# own focal length: the image it sees is the real one warped by the homography
+# ``K_view R_view K^-1``, and a direction d of the real camera's frame is ``R_view d`` in the virtual one.
+
+
+def face_centre(points3d):
+    """MPIIFaceGaze's face centre: the midpoint of the four eye corners' mean and the two mouth corners' mean.
+
+    ``points3d`` (..., 6, 3) in ``schema.GAZE_POINTS`` order (eye corners, then mouth corners).
+    """
+    p = np.asarray(points3d, dtype=np.float64)
+    return 0.5 * (p[..., :4, :].mean(-2) + p[..., 4:, :].mean(-2))
+
+
+def look_at_rotation(target, x_axis=(1.0, 0.0, 0.0)):
+    """``R_view`` of a virtual camera looking at ``target`` (3,): forward = target / |target|, down =
+    forward x ``x_axis``, right = down x forward (Zhang, Sugano and Bulling, ETRA 2018, with ``x_axis`` the
+    head's x axis; the camera's own x axis keeps the image upright)."""
+    forward = np.asarray(target, dtype=np.float64) / np.linalg.norm(target)
+    down = np.cross(forward, np.asarray(x_axis, dtype=np.float64))
+    down /= np.linalg.norm(down)
+    right = np.cross(down, forward)
+    return np.stack([right / np.linalg.norm(right), down, forward])
+
+
+def view_homography(K, R_view, focal, width, height):
+    """(3, 3) homography from real-camera pixels to those of the virtual camera ``R_view`` with focal length
+    ``focal`` px and its principal point at the centre of its ``width`` x ``height`` image."""
+    K_view = camera_matrix(width, height, focal)
+    return K_view @ np.asarray(R_view, dtype=np.float64) @ np.linalg.inv(K)
+
+
+def apply_homography(H, points):
+    """(..., 2) continuous pixels mapped by the 3x3 homography ``H``."""
+    p = np.asarray(points, dtype=np.float64)
+    q = p @ H[:2, :2].T + H[:2, 2]
+    w = p @ H[2, :2] + H[2, 2]
+    return q / w[..., None]
+
+
+def warp_homography(image, H, out_w, out_h, border_value=0, interpolation=None):
+    """``cv2.warpPerspective`` with a continuous-pixel homography ``H`` (output pixel q shows input point
+    ``H^-1 q``; the half-pixel shift handled as in ``warp``)."""
+    import cv2
+    S = np.array([[1.0, 0, 0.5], [0, 1.0, 0.5], [0, 0, 1.0]])  # OpenCV's pixel-centre coordinates -> continuous
+    Hc = np.linalg.inv(S) @ np.asarray(H, dtype=np.float64) @ S
+    flags = cv2.INTER_LINEAR if interpolation is None else interpolation
+    return cv2.warpPerspective(image, Hc, (int(out_w), int(out_h)), flags=flags, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=border_value)
+
+
+# --------------------------------------------------------------------------
 # gaze conventions
 
 FORWARD = np.array([0.0, 0.0, -1.0])

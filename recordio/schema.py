@@ -145,6 +145,11 @@ IBUG68 = LandmarkSchema(
 
 SCHEMAS = {s.name: s for s in (WFLW98, COURSE21, IBUG68)}
 
+# The six points gaze inputs are built from (data normalisation's face centre, MC4's eye views), as WFLW
+# points: the image-left eye's outer and inner corners, the image-right eye's inner and outer corners, the
+# left and right mouth corners.
+GAZE_POINTS = (60, 64, 68, 72, 76, 82)
+
 
 def get_schema(name):
     """Return the landmark schema called ``name``."""
@@ -161,6 +166,23 @@ def convert_points(points_wflw98, target):
         return pts.copy()
     mapping = {"course21": WFLW98_TO_COURSE21, "ibug68": [(i,) for i in WFLW98_TO_IBUG68]}[target]
     return np.stack([pts[..., list(m), :].mean(axis=-2) for m in mapping], axis=-2)
+
+
+def gaze_point_indices(name):
+    """The indices of ``GAZE_POINTS`` in schema ``name`` (each defined as exactly that WFLW point).
+
+    Raises ValueError naming the points the schema lacks.
+    """
+    get_schema(name)
+    if name == "wflw98":
+        return GAZE_POINTS
+    mapping = {"course21": WFLW98_TO_COURSE21, "ibug68": [(i,) for i in WFLW98_TO_IBUG68]}[name]
+    where = {tuple(m): i for i, m in enumerate(mapping)}
+    missing = [p for p in GAZE_POINTS if (p,) not in where]
+    if missing:
+        raise ValueError("schema %s has no points for WFLW %s (eye and mouth corners), which gaze inputs need"
+                         % (name, missing))
+    return tuple(where[(p,)] for p in GAZE_POINTS)
 
 
 WFLW_ATTRIBUTES = ("pose", "expression", "illumination", "makeup", "occlusion", "blur")
@@ -378,6 +400,9 @@ class GazeDataset:
     default_model, models : str, tuple of str
         The seed's network, and the registered networks that take this input.
     default_loss : str
+    view : dict
+        How the network's input is cut from a camera image (``recordio.gazeviews``): ``kind`` and its
+        constants; the renderer, the packers and deploy/analyze.py all read them here.
     linear_output : bool
         The gaze output is the angles themselves (no squashing), so training can start it at the mean gaze.
     front_subsets : bool
@@ -399,6 +424,7 @@ class GazeDataset:
     default_model: str
     models: tuple
     default_loss: str
+    view: dict = field(default_factory=dict)
     parts: tuple = ()
     sigma: bool = False
     flip_angles: tuple = ()
@@ -458,6 +484,10 @@ MC4 = GazeDataset(
              {"name": "eye", "shape": [2], "unit": "deg, MC4 (lo, la)"},
              {"name": "gaze", "shape": [2], "unit": "deg, MC4 (lo, la)"}),
     gaze_output=2, parts=(("head", 0), ("eye", 1)),
+    # head photos of 320 px whose central 224 px (the baseline's centre crop) hold the head's landmark box
+    # grown by 1.25; eye patches of 60 x 36 px, twice as wide as the eye (corner to corner), centred on it
+    view={"kind": "mc4_views", "head_photo": 320, "head_crop": 224, "head_box_scale": 1.25,
+          "eye_size": (60, 36), "eye_width": 2.0},
     flip_angles=("head", "eye", "gaze"), flip_vectors=("gaze_vector",), flip_swaps=(("l_eye", "r_eye"),),
     default_model="mc4_gazenet", models=("mc4_gazenet",), default_loss="smooth_l1")
 
@@ -469,6 +499,10 @@ MPIIFACEGAZE = GazeDataset(
     input="normalised_face: the face warped by the data normalisation of Zhang, Sugano and Bulling (ETRA 2018)",
     outputs=({"name": "gaze", "shape": [2], "unit": "rad, MPIIFaceGaze (pitch, yaw)"},),
     gaze_output=0,
+    # the release's normalised camera: 448 px images, focal 3200 px at 1000 mm, i.e. 3.2 px per mm at the face
+    # centre (hysts/ptgaze's normalised camera for this release: focal 1600 px at 224 px and 1 m); the virtual
+    # camera's x axis lies in the plane of the head's x axis (no head roll in a normalised image)
+    view={"kind": "normalised_face", "side": 448, "focal": 3200.0, "distance": 1000.0, "roll": "head"},
     flip_angles=("gaze", "head"), flip_vectors=("gaze_vector",),
     flip_points=(3, 2, 1, 0, 5, 4),  # eye corners outer/inner left, inner/outer right, mouth left/right
     default_model="mobile_facegaze", models=("mobile_facegaze",), default_loss="l1", linear_output=True)
@@ -484,6 +518,9 @@ GAZE360 = GazeDataset(
     outputs=({"name": "gaze", "shape": [3],
               "unit": "rad, Gaze360 (yaw, pitch) and sigma: the 10-90% interval is angle +- sigma"},),
     gaze_output=0, sigma=True,
+    # head crops looking at the face centre, upright in the camera (head roll kept), the eye-to-mouth distance
+    # 0.27 of the side: a head (245 mm chin to crown) filling the crop as Gaze360's head boxes do
+    view={"kind": "head_frames", "eye_mouth_share": 0.27, "roll": "camera"},
     flip_angles=("gaze",), flip_vectors=("gaze_vector", "gaze360_vector"),  # its eye frame mirrors x too
     default_model="gaze360_lstm", models=("gaze360_lstm", "gaze360_static"), default_loss="pinball",
     front_subsets=True)

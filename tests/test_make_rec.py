@@ -233,7 +233,7 @@ def test_mc4_names_given_with_an_extension_and_other_image_types_are_found(tmp_p
 
 
 def test_mc4_head_tile_is_the_baselines_centre_crop_and_the_meta_says_so(tmp_path, synth_mc4):
-    from tools.packers.gaze import centre_crop
+    from recordio.gazeviews import centre_crop
     src, _ = synth_mc4
     out = str(tmp_path / "m")
     make_rec.main(["mc4", os.path.join(src, "train"), "--out", out, "-j", "1", "--encoding", "png"])

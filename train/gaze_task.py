@@ -150,7 +150,7 @@ class GazeTask(Task):
         return {"task": "gaze", "dataset": ds.name, "model": args.model,
                 "input": {"name": "data", "shape": [1] + list(self.input_shape),
                           "color": "gray" if self.channels == 1 else "bgr", "value_range": [0, 255],
-                          "layout": "NCHW", "tiles": self.tiles_out, "kind": ds.input,
+                          "layout": "NCHW", "tiles": self.tiles_out, "kind": ds.input, "view": dict(ds.view),
                           "head_crop": self.meta.get("head_crop")},
                 "outputs": list(ds.outputs), "angles": dict(ds.angles),
                 "camera_frame": "x right, y down, z forward (recordio.geometry)"}

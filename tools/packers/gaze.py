@@ -12,24 +12,13 @@ import cv2
 import numpy as np
 
 from recordio import geometry, labelfiles
+from recordio.gazeviews import centre_crop, tile
 from recordio.schema import (GAZE360, GAZE360_FRAMES, MC4, MPIIFACEGAZE, face_tiles, frame_tiles, mc4_tiles,
                              tiles_size)
-from tools.packers.common import (JobResult, Record, Reject, Rejected, base_meta, crop, encode, read_image,
+from tools.packers.common import (JobResult, Record, Reject, Rejected, base_meta, encode, read_image,
                                   run_pack)
 
 COMPOSITION_TOLERANCE = 1.0  # degrees: gaze labels further than this from compose(head, eye) are counted
-
-
-def tile(images, tiles, channels=3):
-    """Paste ``images`` ({name: image}) into one canvas by ``tiles``."""
-    w, h = tiles_size(tiles)
-    canvas = np.zeros((h, w, channels) if channels == 3 else (h, w), np.uint8)
-    for t in tiles:
-        img = images[t["name"]]
-        interp = cv2.INTER_AREA if img.shape[1] > t["w"] else cv2.INTER_LINEAR
-        canvas[t["y"]:t["y"] + t["h"], t["x"]:t["x"] + t["w"]] = cv2.resize(img, (t["w"], t["h"]),
-                                                                               interpolation=interp)
-    return canvas
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")  # .png first: the release's
@@ -57,15 +46,6 @@ def gaze_meta(dataset, sources, args, tiles):
                      {"width": w, "height": h, "channels": 3, "color": "bgr", "encoding": args.encoding}, tiles=tiles)
     meta["angles"] = dict(dataset.angles)
     return meta
-
-
-def centre_crop(img, side):
-    """The baseline's centre crop: rows and columns ``[c - side/2, c + side/2)`` around the integer centre
-    ``(H // 2, W // 2)``, padded with black where the image is smaller."""
-    h, w = img.shape[:2]
-    x1, y1 = w // 2 - side // 2, h // 2 - side // 2
-    out, _, _ = crop(img, (x1, y1, x1 + side, y1 + side), side, side)
-    return out
 
 
 def mc4_worker(job):

@@ -14,18 +14,15 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from recordio import geometry, labelfiles
-from recordio.schema import COURSE21, WFLW98_TO_COURSE21, convert_points
+from recordio import gazeviews, geometry, labelfiles
+from recordio.schema import COURSE21, GAZE360, GAZE_POINTS, MC4, MPIIFACEGAZE, WFLW98_TO_COURSE21, convert_points
 from tools.packers.landmarks import OUTSIDE_TOLERANCE
 from tools.synth.render import HEAD_HEIGHT_MM, SynthConfig, hidden_to_outline, render_photo
 
 WFLW_GROUP = "0--Synthetic"
 WFLW_SUBSETS = {"pose": "largepose", "expression": "expression", "illumination": "illumination",
                 "makeup": "makeup", "occlusion": "occlusion", "blur": "blur"}
-MC4_HEAD = 224  # the baseline centre-crops this many px of the head image
-MC4_HEAD_PHOTO = 320  # side of the synthetic head images: the head and background around it
-MC4_EYE = (60, 36)  # eye crop w, h: wider than tall, like real eye patches
-MC4_PHOTO = 480
+MC4_PHOTO = 480  # side of the photos MC4's views are cut from
 
 
 def face_counts(num_faces, cfg, seed):
@@ -174,22 +171,13 @@ def write_course21(out, num, seed=0, jobs=1, cfg=None, folder="I", truncate=0):
     return truth
 
 
-def _eye_crop(img, pts, W_eye, H_eye):
-    """Crop around an eye (its 8 lid points): twice the eye width, aspect of the eye patch."""
-    box = geometry.points_box(pts)
-    cx, cy = 0.5 * (box[:2] + box[2:])
-    w = 2.0 * (box[2] - box[0])
-    h = w * H_eye / W_eye
-    A = geometry.box_to_crop_affine((cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), W_eye, H_eye)
-    return geometry.warp(img, A, W_eye, H_eye, interpolation=cv2.INTER_AREA)
-
-
 def write_mc4(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None, truncate=0):
     """MC4 layout per split, as the baseline reads it: head/, l_eye/ (image-left eye), r_eye/ holding
     ``<name>.png`` and the three label files naming each record by its bare name (0, 1, 2 ...).
 
-    Head images carry background around the head (``MC4_HEAD_PHOTO`` px, the head filling the central
-    ``MC4_HEAD`` px that the baseline crops).  ``truncate`` head images are written cut short (their
+    The views are cut by ``recordio.gazeviews.mc4_views``: head images carry background around the head
+    (320 px, the head filling the central 224 px that the baseline crops), eye patches centred on the eye
+    corners.  ``truncate`` head images are written cut short (their
     records are flagged ``expect_reject``).
     """
     cfg = cfg or SynthConfig(roll=15.0, head_frac=(0.55, 0.7), outside_prob=0.0, occluder_prob=0.05,
@@ -202,12 +190,11 @@ def write_mc4(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None, truncate=0):
         split = _split_of(index, seed, test_ratio)
         name = str(len(rows[split]["head"]))  # bare record names, counted per split as in the release
         base = os.path.join(out, split)
-        box = geometry.square_box(geometry.points_box(f.points), 1.25 * MC4_HEAD_PHOTO / MC4_HEAD)
-        head = geometry.warp(img, geometry.box_to_crop_affine(box, MC4_HEAD_PHOTO, MC4_HEAD_PHOTO), MC4_HEAD_PHOTO,
-                             MC4_HEAD_PHOTO, interpolation=cv2.INTER_AREA)
-        _save_png(os.path.join(base, "head", name + ".png"), head)
-        _save_png(os.path.join(base, "l_eye", name + ".png"), _eye_crop(img, f.points[60:68], *MC4_EYE))
-        _save_png(os.path.join(base, "r_eye", name + ".png"), _eye_crop(img, f.points[68:76], *MC4_EYE))
+        # the face is in the middle of the photo: the views need no turn, and the labels are camera-frame
+        views, _ = gazeviews.mc4_views(img, f.appearance["K"], f.points, f.points[list(GAZE_POINTS[:4])], MC4.view,
+                                       R_view=np.eye(3))
+        for v in ("head", "l_eye", "r_eye"):
+            _save_png(os.path.join(base, v, name + ".png"), views[v])
         rows[split]["head"].append((name, *f.head))
         rows[split]["eye"].append((name, *f.eye))
         rows[split]["gaze"].append((name, *f.gaze))
@@ -270,8 +257,7 @@ def contact_sheet(out_png, photos, cols=6, tile=160):
     return sheet
 
 
-MPII_SIDE = 448  # normalised MPIIFaceGaze images are 448 x 448
-MPII_FACE_PX = 110  # eye-to-mouth distance in the normalised images, px
+MPII_DISTANCE_SPREAD = 0.1  # people sit nearer or further: the face's size varies by this share around the normal
 
 
 def write_mpiifacegaze(out, num, seed=0, jobs=1, persons=3, cfg=None):
@@ -279,23 +265,28 @@ def write_mpiifacegaze(out, num, seed=0, jobs=1, persons=3, cfg=None):
 
     ``num`` images per person.  Data/data is (N, 3, 448, 448) BGR (rows on axis 2, as h5py reads the
     release), Data/label (N, 16): gaze pitch, yaw, head pitch, yaw (radians), 6 points (eye and mouth
-    corners, px).
+    corners, px).  Each face is rendered by the dataset's normalised camera (``MPIIFACEGAZE.view``), its head
+    turned by pitch and yaw only (a normalised image has no head roll), so the camera-frame gaze and head
+    direction are the labels.
     """
     import h5py
     from tools.synth.render import render_centred, sample_person
-    cfg = cfg or SynthConfig(yaw=35.0, pitch=20.0, roll=8.0, eye_lo=20.0, eye_la=15.0, makeup_prob=0.1)
+    cfg = cfg or SynthConfig(yaw=35.0, pitch=20.0, roll=0.0, eye_lo=20.0, eye_la=15.0, makeup_prob=0.1)
+    view = MPIIFACEGAZE.view
+    side = view["side"]
     os.makedirs(out, exist_ok=True)
     truth = []
     for p in tqdm(range(persons), desc="mpiifacegaze", unit="person"):
         rng = np.random.default_rng([seed, p, 31])
         person = sample_person(rng, cfg)
-        data = np.zeros((num, 3, MPII_SIDE, MPII_SIDE), np.uint8)
+        data = np.zeros((num, 3, side, side), np.uint8)
         label = np.zeros((num, 16), np.float64)
         for i in range(num):
-            euler = rng.uniform([-cfg.pitch, -cfg.yaw, -cfg.roll], [cfg.pitch, cfg.yaw, cfg.roll])
+            euler = np.append(rng.uniform([-cfg.pitch, -cfg.yaw], [cfg.pitch, cfg.yaw]), 0.0)
             eye = rng.uniform([-cfg.eye_lo, -cfg.eye_la], [cfg.eye_lo, cfg.eye_la])
-            img, f = render_centred(rng, person, euler, eye, MPII_SIDE, MPII_FACE_PX * rng.uniform(0.9, 1.1),
-                                    noise=rng.uniform(*cfg.noise_sigma))
+            scale = rng.uniform(1 - MPII_DISTANCE_SPREAD, 1 + MPII_DISTANCE_SPREAD)
+            img, f = render_centred(rng, person, euler, eye, side, focal=view["focal"] * scale,
+                                    distance=view["distance"], noise=rng.uniform(*cfg.noise_sigma))
             data[i] = img.transpose(2, 0, 1)
             gaze = geometry.vector_to_pitchyaw(f.gaze_vector)
             head = geometry.vector_to_pitchyaw(f.R @ geometry.FORWARD)
@@ -348,7 +339,7 @@ def write_gaze360(out, num, seed=0, jobs=1, test_ratio=0.2, cfg=None, frames=GAZ
         rec, pid = "rec_%03d" % r, "%06d" % (r % 7)
         folder = os.path.join(out, "imgs", rec, "head", pid)
         os.makedirs(folder, exist_ok=True)
-        face_px = rng.uniform(38, 48)
+        face_px = GAZE360_HEAD * GAZE360.view["eye_mouth_share"] * rng.uniform(0.9, 1.1)
         scene = _background(rng, GAZE360_HEAD, GAZE360_HEAD)  # one scene per recording
         for k in range(frames):
             img, f = render_centred(rng, person, euler[k], eye[k], GAZE360_HEAD, face_px, background=scene,

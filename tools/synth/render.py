@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from recordio import face3d, geometry
-from recordio.schema import WFLW98
+from recordio.schema import GAZE_POINTS, WFLW98
 
 SHIFT = 4  # OpenCV fixed-point bits for sub-pixel drawing
 SCALE = 1 << SHIFT
@@ -619,9 +619,6 @@ def render_photo(rng, cfg=None, size=None, faces=None, centred=False):
     return img, placed, settings
 
 
-FACE_CENTRE_POINTS = (60, 72, 76, 82)  # outer eye corners and mouth corners: MPIIFaceGaze's face centre
-
-
 def sample_person(rng, cfg):
     """Identity, expression and appearance kept by one person across images or frames."""
     idn = sample_identity(rng)
@@ -630,22 +627,23 @@ def sample_person(rng, cfg):
     return {"identity": idn, "appearance": app, "light": _light(rng)}
 
 
-def render_centred(rng, person, euler, eye, size, face_px, expression=None, background=None, noise=0.0):
-    """One face whose centre (mean of eye and mouth corners) lies on the optical axis.
+def render_centred(rng, person, euler, eye, size, face_px=None, expression=None, background=None, noise=0.0,
+                   focal=None, distance=None):
+    """One face whose centre (``geometry.face_centre`` of its eye and mouth corners) lies on the optical axis.
 
-    The camera looks straight at the face, as in MPIIFaceGaze's normalisation
-    and Gaze360's per-person eye frame, so the camera-frame gaze is the label.
-    ``face_px`` is the distance between the outer eye corners' midpoint and
-    the mouth corners' midpoint in pixels at zero pose (sets the distance).
+    The camera looks straight at the face, as the views of ``recordio.gazeviews`` do, so the camera-frame
+    gaze is the label.  Either ``face_px``, the distance between the outer eye corners' midpoint and the
+    mouth corners' midpoint in pixels at zero pose (sets the distance, focal = ``size``), or ``focal`` px and
+    ``distance`` mm (MPIIFaceGaze's normalised camera).
     """
     W = H = int(size)
-    K = geometry.camera_matrix(W, H)
+    K = geometry.camera_matrix(W, H, focal)
     model = face3d.face_points_3d(person["identity"], expression)
-    centre = model[list(FACE_CENTRE_POINTS)].mean(0)
-    eye_mouth_mm = np.linalg.norm(model[[76, 82]].mean(0) - model[[60, 72]].mean(0))
+    centre = geometry.face_centre(model[list(GAZE_POINTS)])
     R = geometry.euler_to_matrix(*euler)
-    dist = K[0, 0] * eye_mouth_mm / face_px
-    t = np.array([0.0, 0.0, dist]) - R @ centre
+    if distance is None:
+        distance = K[0, 0] * np.linalg.norm(model[[76, 82]].mean(0) - model[[60, 72]].mean(0)) / face_px
+    t = np.array([0.0, 0.0, distance]) - R @ centre
     f = pose_face(np.asarray(euler, float), t, np.asarray(eye, float), person["identity"], expression)
     f.appearance = dict(person["appearance"])
     f.appearance["K"] = K

@@ -1,0 +1,133 @@
+"""Gaze from a photo: each gaze export gets the input it was trained on, built from the face's landmarks, head
+pose and camera (``recordio.gazeviews``), and its answer is turned back into the real camera's frame.
+
+>>> gm = GazeModel("runs/mpii/run/model")
+>>> views, view = gm.views(photo, K, R, t, points, "course21")   # one face
+>>> answer = gm.answers(gm.predict([gm.sample([views])]), [view])[0]
+>>> answer["vector"], answer["pitch"], answer["yaw"]
+
+Camera frame (``recordio.geometry``): x right, y down, z forward; looking straight into the camera is
+(0, 0, -1).  ``pitch`` and ``yaw`` (degrees) are MPIIFaceGaze's angles of that vector: pitch > 0 looks up,
+yaw > 0 looks towards the image's left (the person's right).
+"""
+import numpy as np
+
+from recordio import gazeviews, geometry
+from recordio.schema import GAZE_DATASETS, gaze_dataset, gaze_point_indices
+
+VIEW_KINDS = ("normalised_face", "head_frames", "mc4_views")
+HEAD_FRAME_SIDE = 224  # Gaze360's frames are cut at this side before shrinking to the network's tiles
+
+
+class GazeModel:
+    """A gaze export and the recipe for its input.
+
+    Parameters
+    ----------
+    prefix : the export (``RUN_DIR/model``).
+    ctx : MXNet context(s), as ``Predictor``.
+    """
+
+    def __init__(self, prefix, ctx=None):
+        from deploy.predictor import Predictor
+        self.predictor = Predictor(prefix, ctx=ctx)
+        meta = self.predictor.meta
+        if meta.get("task") != "gaze":
+            raise ValueError("%s is a %s model, not a gaze model" % (prefix, meta.get("task")))
+        if meta.get("dataset") not in GAZE_DATASETS:
+            raise ValueError("%s: gaze dataset %r unknown (valid: %s)" % (prefix, meta.get("dataset"),
+                                                                        ", ".join(GAZE_DATASETS)))
+        self.dataset = gaze_dataset(meta["dataset"])
+        # the export records the view it was trained on; exports from before it did take the dataset's
+        self.view = dict(meta["input"].get("view") or self.dataset.view)
+        if self.view.get("kind") not in VIEW_KINDS:
+            raise ValueError("%s takes input %r, which deploy/gaze.py cannot build (it builds %s)"
+                             % (prefix, self.view.get("kind"), ", ".join(VIEW_KINDS)))
+        self.tiles = meta["input"]["tiles"]
+        self.frames = sum(1 for t in self.tiles if t["name"].startswith("frame"))
+        self.half = self.frames // 2
+        self.head_crop = meta["input"].get("head_crop")
+        self.name = meta.get("model")
+
+    @property
+    def kind(self):
+        return self.view["kind"]
+
+    def check_schema(self, schema):
+        """Raise ValueError when landmarks of ``schema`` lack the points this model's input is built from."""
+        gaze_point_indices(schema)
+
+    def views(self, image, K, R, t, points, schema):
+        """The views of one face: ({tile name or "frame": image}, ``gazeviews.View``).
+
+        ``R, t``: head pose (``geometry.head_pose_from_landmarks``); ``points`` (K, 2): its landmarks in
+        ``image`` px, of ``schema``.
+        """
+        if self.kind == "normalised_face":
+            v = gazeviews.normalised_face(image, K, R, t, self.view)
+            return {"face": v.image}, v
+        if self.kind == "head_frames":
+            v = gazeviews.head_frame(image, K, R, t, self.view, HEAD_FRAME_SIDE)
+            return {"frame": v.image}, v
+        pts98 = geometry.project(gazeviews.model_points(R, t), K)
+        corners = np.asarray(points, np.float64)[list(gaze_point_indices(schema)[:4])]
+        views, v = gazeviews.mc4_views(image, K, pts98, corners, self.view)
+        if self.head_crop:
+            views["head"] = gazeviews.centre_crop(views["head"], self.head_crop)
+        return views, v
+
+    def sample(self, window):
+        """One network input (C, H, W) from a face's views: ``window`` is a list of views dicts, one per frame
+        (oldest first, ``frames`` long for Gaze360 models; a single dict is repeated)."""
+        if self.frames:
+            if len(window) == 1:
+                window = window * self.frames
+            if len(window) != self.frames:
+                raise ValueError("%s takes %d frames, got %d" % (self.name, self.frames, len(window)))
+            views = {"frame%+d" % (k - self.half): w["frame"] for k, w in enumerate(window)}
+        else:
+            views = window[0]
+        canvas = gazeviews.tile(views, self.tiles)
+        return self.predictor.prepare(canvas)
+
+    def predict(self, samples):
+        """Network outputs (list of arrays) for a list of samples."""
+        if not samples:
+            return None
+        return self.predictor.raw(np.stack(samples))
+
+    def answers(self, outputs, views):
+        """Per face, the gaze in the real camera's frame: ``vector``, ``pitch`` and ``yaw`` (degrees),
+        ``sigma`` (degrees, the 10-90% interval's half-width where the model has one), and for MC4 the head
+        direction and the eye-in-head angles."""
+        if outputs is None:
+            return []
+        ds = self.dataset
+        vectors = ds.output_vectors(outputs)
+        out = []
+        for k, v in enumerate(views):
+            g = _unit(v.to_camera(vectors[k]))
+            pitch, yaw = np.degrees(geometry.vector_to_pitchyaw(g))
+            a = {"vector": np.round(g, 5).tolist(), "pitch": round(float(pitch), 2), "yaw": round(float(yaw), 2)}
+            if ds.sigma:
+                a["sigma"] = round(float(np.degrees(np.mean(outputs[ds.gaze_output][k, 2:3]))), 2)
+            for name, index in ds.parts:
+                angles = np.asarray(outputs[index][k, :2], np.float64)
+                if name == "head":
+                    h = _unit(v.to_camera(ds.to_vector(angles[None])[0]))
+                    a["head_vector"] = np.round(h, 5).tolist()
+                elif name == "eye":
+                    a["eye_in_head"] = {"lo": round(float(angles[0]), 2), "la": round(float(angles[1]), 2)}
+            out.append(a)
+        return out
+
+
+def _unit(v):
+    return np.asarray(v, np.float64) / np.linalg.norm(v)
+
+
+def eye_centres(R, t):
+    """The two eyes' centres (camera frame, mm): each the midpoint of its corners on the mean face."""
+    from recordio.schema import GAZE_POINTS
+    c = gazeviews.model_points(R, t)[list(GAZE_POINTS[:4])]
+    return np.stack([c[:2].mean(0), c[2:].mean(0)])
