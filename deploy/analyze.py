@@ -59,6 +59,7 @@ MAX_BAD_FRAMES = 25  # a video that fails this many frames in a row is taken to 
 AXIS_MM = 60.0  # length of the drawn head-pose axes
 GAZE_MM = 120.0  # length of the drawn gaze arrows
 CONE_RAYS = 24  # rays drawn around a gaze cone's rim
+MAX_CONE_DEG = 60.0  # wider intervals are drawn at this width (a rim near 90 degrees projects off the face)
 
 
 def parse_args(argv=None):
@@ -243,7 +244,7 @@ class Analyzer:
         h, w = image.shape[:2]
         K = self.camera_K(w, h)
         g = np.asarray(gaze["vector"], np.float64)
-        sigma = np.radians(gaze.get("sigma", 0.0))
+        sigma = np.radians(min(gaze.get("sigma", 0.0), MAX_CONE_DEG))
         if sigma > 0:  # two unit vectors across g span the rim
             a = np.cross(g, [0.0, 1.0, 0.0] if abs(g[1]) < 0.9 else [1.0, 0.0, 0.0])
             a /= np.linalg.norm(a)

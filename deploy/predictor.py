@@ -39,6 +39,7 @@ class Predictor:
         self.ctx = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx or mx.cpu()]
         inp = self.meta["input"]
         self.channels, self.size = inp["shape"][1], inp["shape"][2]
+        self.height, self.width = inp["shape"][2], inp["shape"][3]
         with warnings.catch_warnings():  # imports cannot know the input's dtype until the first call
             warnings.filterwarnings("ignore", "Cannot decide type")
             self.net = gluon.SymbolBlock.imports(prefix + "-symbol.json", [inp["name"]], prefix + "-0000.params",
@@ -97,11 +98,11 @@ class Predictor:
         return inputs, to_photo
 
     def prepare(self, crop):
-        """An HxWx3 BGR (or HxW gray) crop of the model's input size to one (C, S, S) input."""
+        """An HxWx3 BGR (or HxW gray) crop of the model's input size to one (C, H, W) input."""
         import cv2
-        if crop.shape[0] != self.size or crop.shape[1] != self.size:
-            raise ValueError("crop is %dx%d, the model takes %dx%d" % (crop.shape[1], crop.shape[0], self.size,
-                                                                       self.size))
+        if crop.shape[0] != self.height or crop.shape[1] != self.width:
+            raise ValueError("crop is %dx%d, the model takes %dx%d" % (crop.shape[1], crop.shape[0], self.width,
+                                                                       self.height))
         if crop.ndim == 2:
             crop = crop[:, :, None]
         if self.channels == 1 and crop.shape[2] == 3:
