@@ -48,6 +48,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from deploy.predictor import add_backend_args, backend_kwargs  # noqa: E402
 from recordio import devices, geometry, imagefile  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -98,6 +99,7 @@ def parse_args(argv=None):
     ap.add_argument("--no_draw", action="store_true", help="write results.jsonl only")
     ap.add_argument("--show", action="store_true", help="show the drawn photos or frames in a window (q stops)")
     ap.add_argument("--gpu_ids", default="", help="e.g. 0; empty = CPU")
+    add_backend_args(ap)
     args = ap.parse_args(argv)
     if not args.inputs and args.camera is None:
         ap.error("give photos, folders or videos, or --camera N")
@@ -137,7 +139,8 @@ class Analyzer:
         if not os.path.exists(model + "-symbol.json"):
             raise SystemExit("error: no landmark model at %s (pass --landmarks RUN_DIR/model%s)"
                              % (model, "" if args.landmarks else "; the shipped model is missing from this checkout"))
-        self.predictor = Predictor(model, ctx=devices.contexts(args.gpu_ids), flip=args.flip)
+        self.predictor = Predictor(model, ctx=devices.contexts(args.gpu_ids), flip=args.flip,
+                                   **dict(backend_kwargs(args, model), batch_size=1))
         if self.predictor.meta.get("task") != "landmarks":
             raise SystemExit("error: %s is a %s model, --landmarks takes a landmark model"
                              % (model, self.predictor.meta.get("task")))
@@ -155,7 +158,8 @@ class Analyzer:
             if not os.path.exists(args.gaze + "-symbol.json"):
                 raise SystemExit("error: no gaze model at %s (pass --gaze RUN_DIR/model)" % args.gaze)
             try:
-                self.gaze = GazeModel(args.gaze, ctx=devices.contexts(args.gpu_ids))
+                gaze_backend = None if args.backend == "int8" else args.backend  # --calib is the landmark model's
+                self.gaze = GazeModel(args.gaze, ctx=devices.contexts(args.gpu_ids), backend=gaze_backend)
                 self.gaze.check_schema(self.schema)
             except ValueError as e:
                 raise SystemExit("error: --gaze %s with --landmarks %s: %s" % (args.gaze, model, e))
@@ -467,6 +471,7 @@ def main(argv=None):
     an = Analyzer(args)
     found, skipped = expand_inputs(args.inputs)
     summary = {"landmarks": an.predictor.meta.get("model"), "detector": an.detector_name, "skipped": skipped,
+               "backend": an.predictor.backend, "backend_timings_ms": an.predictor.timings or None,
                "gaze": None if an.gaze is None else {"model": an.gaze.name, "input": an.gaze.kind,
                                                      "frames": an.gaze.frames or 1},
                "nonfaces_dropped": 0, "photos": 0, "faces_in_photos": 0, "frames": 0, "faces_in_frames": 0,

@@ -26,11 +26,12 @@ class GazeModel:
     ----------
     prefix : the export (``RUN_DIR/model``).
     ctx : MXNet context(s), as ``Predictor``.
+    backend : as ``Predictor`` (int8 needs calibration inputs, which a gaze model here is not given).
     """
 
-    def __init__(self, prefix, ctx=None):
+    def __init__(self, prefix, ctx=None, backend=None):
         from deploy.predictor import Predictor
-        self.predictor = Predictor(prefix, ctx=ctx)
+        self.predictor = Predictor(prefix, ctx=ctx, backend=backend)
         meta = self.predictor.meta
         if meta.get("task") != "gaze":
             raise ValueError("%s is a %s model, not a gaze model" % (prefix, meta.get("task")))

@@ -22,6 +22,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from deploy.predictor import add_backend_args, backend_kwargs  # noqa: E402
 from recordio import devices, geometry, labelfiles  # noqa: E402
 
 READERS = {"course21": labelfiles.read_course21, "wflw": labelfiles.read_wflw, "coco": labelfiles.read_coco}
@@ -41,7 +42,8 @@ def parse_args(argv=None):
     ap.add_argument("--face_threshold", type=float, default=0.5,
                     help="stage-3 models: below this face_score the crop is judged non-face and the line has no points")
     ap.add_argument("--keep_nonfaces", action="store_true", help="stage-3 models: give points for non-faces too")
-    ap.add_argument("--mkldnn", action="store_true")
+    ap.add_argument("--mkldnn", action="store_true", help="the same as --backend mkldnn")
+    add_backend_args(ap)
     ap.add_argument("--gpu_ids", default="", help="e.g. 0,1; empty = CPU (batches are split across the devices)")
     return ap.parse_args(argv)
 
@@ -49,7 +51,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     from deploy.predictor import Predictor
-    predictor = Predictor(args.model, ctx=devices.contexts(args.gpu_ids), mkldnn=args.mkldnn, flip=args.flip)
+    predictor = Predictor(args.model, ctx=devices.contexts(args.gpu_ids), flip=args.flip,
+                          **backend_kwargs(args, args.model))
     entries, errors = READERS[args.format](args.labels)
     for e in errors:
         print("skipped %s" % e, file=sys.stderr)

@@ -13,6 +13,61 @@ import numpy as np
 from recordio import geometry
 
 
+BACKENDS = ("mxnet", "mkldnn", "onnxruntime", "int8", "auto")
+AUTO_REPEATS = 5  # timed calls per backend when ``auto`` picks one (after one warm-up call)
+INT8_CALIB_MODE = "naive"  # MXNet's calibration: each layer's min/max over the calibration batch
+# Layers kept in float32: the first convolution (it sees raw pixels) and the dense layers (they regress the
+# coordinates).  Quantizing them too doubled the shipped course21 model's NME on its real test faces
+# (0.0517 -> 0.1086, naive calibration); keeping them float gives 0.0518.
+INT8_FLOAT_OPS = ("FullyConnected",)
+CALIB_SAMPLES = 128  # inputs an archive lends the int8 calibration (spread evenly over it)
+
+
+def add_backend_args(ap):
+    """``--backend`` and ``--calib`` for the scripts that run exports."""
+    ap.add_argument("--backend", choices=BACKENDS, default=None,
+                    help="mxnet (default), mkldnn, onnxruntime (RUN_DIR/model.onnx from train/export.py --onnx), "
+                         "int8 (MXNet quantization, calibrated on --calib) or auto (the fastest at load)")
+    ap.add_argument("--calib", metavar="ARCHIVE", help="int8: calibrate on %d samples of this archive" % CALIB_SAMPLES)
+
+
+def backend_kwargs(args, prefix):
+    """Predictor keyword arguments for ``args.backend`` (``--mkldnn`` is ``--backend mkldnn``)."""
+    backend = getattr(args, "backend", None) or ("mkldnn" if getattr(args, "mkldnn", False) else None)
+    calib = None
+    if getattr(args, "calib", None):
+        with open(prefix + "-meta.json") as f:
+            calib = calibration_batch(json.load(f), args.calib)
+    elif backend == "int8":
+        raise SystemExit("error: --backend int8 needs --calib ARCHIVE (samples to calibrate the int8 ranges on)")
+    return {"backend": backend, "calib": calib, "batch_size": getattr(args, "batch_size", 1) or 1}
+
+
+def calibration_batch(meta, archive, n=CALIB_SAMPLES):
+    """(n, C, H, W) inputs of the export described by ``meta`` from ``n`` records spread over ``archive``, cut as
+    scoring cuts them."""
+    from recordio.dataset import ArchiveReader
+    from recordio.schema import archive_tiles
+    from recordio.transforms import GazeTransform, LandmarkTransform
+    reader = ArchiveReader(archive)
+    shape = meta["input"]["shape"]
+    if meta.get("task") == "landmarks":
+        tf = LandmarkTransform(meta["schema"], shape[2], shape[1], train=False)
+    elif meta.get("task") == "gaze":
+        tf = GazeTransform(meta["dataset"], reader.layout, archive_tiles(reader.meta), meta["input"]["tiles"],
+                           shape[1], train=False)
+    else:
+        raise SystemExit("error: int8 calibration from an archive is for landmark and gaze models, not %s"
+                         % meta.get("task"))
+    if not len(reader):
+        raise SystemExit("error: %s is empty: nothing to calibrate on" % reader.rec_path)
+    out = []
+    for i in np.unique(np.linspace(0, len(reader) - 1, min(n, len(reader))).astype(int)):
+        img, lab = reader.read(int(i))
+        out.append(tf(img if img.ndim == 3 else img[:, :, None], lab)[0])
+    return np.stack(out).astype(np.float32)
+
+
 class Predictor:
     """An exported network.
 
@@ -20,33 +75,31 @@ class Predictor:
     ----------
     prefix : path of the export without ``-symbol.json`` (e.g. ``RUN_DIR/model``).
     ctx : MXNet context or a list of them (default CPU); a batch is split across several.
-    mkldnn : fuse the graph with MXNet's MKLDNN subgraph backend (CPU; several times faster at batch 1).
+    mkldnn : the same as ``backend="mkldnn"``.
     flip : landmark models: also run the mirrored batch and average it back (mirrored points move back
         and swap left/right by the schema's flip permutation); twice the work for a steadier answer.
+    backend : ``mxnet`` (the graph as exported), ``mkldnn`` (fused by MXNet's MKLDNN subgraph backend, CPU),
+        ``onnxruntime`` (``prefix.onnx``, written by ``train/export.py --onnx``; CPU), ``int8`` (MXNet's
+        quantization with the MKLDNN backend, calibrated on ``calib``; the first convolution and the dense
+        layers stay float32), ``auto`` (times every backend it can
+        build at ``batch_size`` and keeps the fastest: ``self.backend``, ``self.timings`` in ms per call).
+    calib : (N, C, H, W) inputs the int8 backend calibrates on (``deploy.score.calibration_batch``).
+    batch_size : the batch size ``auto`` times.
     """
 
-    def __init__(self, prefix, ctx=None, mkldnn=False, flip=False):
-        import mxnet as mx
-        from mxnet import gluon
+    def __init__(self, prefix, ctx=None, mkldnn=False, flip=False, backend=None, calib=None, batch_size=1):
         if prefix.endswith("-symbol.json"):
             prefix = prefix[: -len("-symbol.json")]
         for suffix in ("-symbol.json", "-0000.params", "-meta.json"):
             if not os.path.exists(prefix + suffix):
                 raise FileNotFoundError("%s%s not found: an export has -symbol.json, -0000.params and -meta.json"
                                         % (prefix, suffix))
+        self.prefix = prefix
         with open(prefix + "-meta.json") as f:
             self.meta = json.load(f)
-        self.ctx = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx or mx.cpu()]
         inp = self.meta["input"]
         self.channels, self.size = inp["shape"][1], inp["shape"][2]
         self.height, self.width = inp["shape"][2], inp["shape"][3]
-        with warnings.catch_warnings():  # imports cannot know the input's dtype until the first call
-            warnings.filterwarnings("ignore", "Cannot decide type")
-            self.net = gluon.SymbolBlock.imports(prefix + "-symbol.json", [inp["name"]], prefix + "-0000.params",
-                                                 ctx=self.ctx)
-        if mkldnn:
-            self.net.optimize_for(mx.nd.zeros(tuple(inp["shape"]), ctx=self.ctx[0]), backend="MKLDNN")
-        self.net.hybridize(static_alloc=True)
         self.output_names = [o["name"] for o in self.meta["outputs"]]
         self.flip_perm = None
         if flip:
@@ -55,18 +108,103 @@ class Predictor:
                                  % (prefix, self.meta.get("task")))
             from recordio.schema import get_schema
             self.flip_perm = get_schema(self.meta["schema"]).flip_perm
+        backend = backend or ("mkldnn" if mkldnn else "mxnet")
+        if backend not in BACKENDS:
+            raise ValueError("unknown backend %r; valid: %s" % (backend, ", ".join(BACKENDS)))
+        self.timings = {}
+        if backend == "auto":
+            backend = self._fastest(ctx, calib, batch_size)
+        self._build(backend, ctx, calib)
+
+    def _build(self, backend, ctx=None, calib=None):
+        import mxnet as mx
+        self.backend = backend
+        self.ctx = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx or mx.cpu()]
+        self.session = self.net = None
+        if backend == "onnxruntime":
+            import onnxruntime as ort
+            path = self.prefix + ".onnx"
+            if not os.path.exists(path):
+                raise FileNotFoundError("%s not found: write it with python train/export.py RUN_DIR --onnx" % path)
+            opts = ort.SessionOptions()
+            opts.log_severity_level = 3
+            self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+            self.session_input = self.session.get_inputs()[0].name
+            return
+        from mxnet import gluon
+        inp = self.meta["input"]
+        with warnings.catch_warnings():  # imports cannot know the input's dtype until the first call
+            warnings.filterwarnings("ignore", "Cannot decide type")
+            self.net = gluon.SymbolBlock.imports(self.prefix + "-symbol.json", [inp["name"]],
+                                                 self.prefix + "-0000.params", ctx=self.ctx)
+        probe = mx.nd.zeros(tuple(inp["shape"]), ctx=self.ctx[0])
+        if backend == "mkldnn":
+            self.net.optimize_for(probe, backend="MKLDNN")
+        elif backend == "int8":
+            self.net = self._quantized(calib)
+        self.net.hybridize(static_alloc=True)
+
+    def _quantized(self, calib):
+        """The network quantized to int8 by MXNet (MKLDNN), its ranges calibrated on ``calib``."""
+        import logging
+
+        import mxnet as mx
+        from mxnet.contrib import quantization
+        if calib is None or not len(calib):
+            raise ValueError("the int8 backend needs calibration inputs (--calib ARCHIVE)")
+        calib = np.asarray(calib, np.float32)
+        name = self.meta["input"]["name"]
+        batch = min(len(calib), 32)
+        data = mx.io.NDArrayIter(data={name: calib}, batch_size=batch, last_batch_handle="discard")
+        quiet = logging.getLogger("int8_calibration")
+        quiet.setLevel(logging.WARNING)
+        with open(self.prefix + "-symbol.json") as f:
+            nodes = json.load(f)["nodes"]
+        convs = [n["name"] for n in nodes if n["op"] == "Convolution"]
+        keep_float = convs[:1] + [n["name"] for n in nodes if n["op"] in INT8_FLOAT_OPS]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Cannot decide type")
+            return quantization.quantize_net_v2(self.net, quantized_dtype="auto", calib_mode=INT8_CALIB_MODE,
+                                                calib_data=data, num_calib_examples=len(calib) // batch * batch,
+                                                ctx=mx.cpu(), data_shapes=data.provide_data,
+                                                exclude_layers=keep_float, logger=quiet)
+
+    def _fastest(self, ctx, calib, batch_size):
+        """Time each backend that can be built here at ``batch_size``; the fastest one's name."""
+        import time
+        x = np.random.default_rng(0).uniform(0, 255, (batch_size,) + tuple(self.meta["input"]["shape"][1:]))
+        best = None
+        for backend in BACKENDS[:-1]:
+            try:
+                self._build(backend, ctx, calib)
+                self._run_backend(x.astype(np.float32))
+                start = time.perf_counter()
+                for _ in range(AUTO_REPEATS):
+                    self._run_backend(x.astype(np.float32))
+                self.timings[backend] = round(1000 * (time.perf_counter() - start) / AUTO_REPEATS, 3)
+            except (FileNotFoundError, ValueError) as e:
+                self.timings[backend] = "unavailable: %s" % e
+                continue
+            if best is None or self.timings[backend] < self.timings[best]:
+                best = backend
+        return best
 
     def raw(self, batch):
-        """Network outputs (list of numpy arrays) for a (N, C, S, S) batch of raw pixels."""
-        import mxnet as mx
-        x = mx.nd.array(np.asarray(batch, dtype=np.float32))
-        out = self._run(x)
+        """Network outputs (list of numpy arrays) for a (N, C, H, W) batch of raw pixels."""
+        x = np.asarray(batch, dtype=np.float32)
+        out = self._run_backend(x)
         if self.flip_perm is None:
             return out
-        mirrored = self._run(mx.nd.flip(x, axis=3))
+        mirrored = self._run_backend(np.ascontiguousarray(x[..., ::-1]))
         # the mirror's points flipped back (its left eye is our right eye); shares of the side: x -> 1 - x
         pts = geometry.flip_points(mirrored[0].reshape(len(x), -1, 2), 1.0, self.flip_perm)
         return [0.5 * (out[0] + pts.reshape(len(x), -1))] + [0.5 * (a + b) for a, b in zip(out[1:], mirrored[1:])]
+
+    def _run_backend(self, x):
+        if self.session is not None:
+            return list(self.session.run(None, {self.session_input: x}))
+        import mxnet as mx
+        return self._run(mx.nd.array(x))
 
     def _run(self, x):
         from mxnet import gluon

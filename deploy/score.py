@@ -36,6 +36,7 @@ from recordio import devices, geometry, labelfiles, metrics  # noqa: E402
 from recordio.dataset import ArchiveReader, mean_shape  # noqa: E402
 from recordio.schema import GAZE_DATASETS, MC4, archive_tiles, gaze_dataset, get_schema  # noqa: E402
 from recordio.transforms import GazeTransform, LandmarkTransform  # noqa: E402
+from deploy.predictor import add_backend_args, backend_kwargs  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -50,7 +51,8 @@ def parse_args(argv=None):
                     help="stage-3 models: a crop whose face_score is below this is judged non-face and gets no points; "
                          "its face then counts as a failure (NME inf)")
     ap.add_argument("--keep_nonfaces", action="store_true", help="stage-3 models: score the points of every face")
-    ap.add_argument("--mkldnn", action="store_true", help="use the MKLDNN subgraph backend (CPU)")
+    ap.add_argument("--mkldnn", action="store_true", help="the same as --backend mkldnn")
+    add_backend_args(ap)
     ap.add_argument("--gpu_ids", default="", help="e.g. 0,1; empty = CPU (batches are split across the devices)")
     ap.add_argument("--baseline_train", help="training archive for the mean-shape / mean-gaze baseline")
     ap.add_argument("--submission", help="MC4: write the submission file (name, lo, la per image) here")
@@ -171,7 +173,8 @@ def write_submission(path, reader, outputs):
 def main(argv=None):
     args = parse_args(argv)
     from deploy.predictor import Predictor
-    predictor = Predictor(args.model, ctx=devices.contexts(args.gpu_ids), mkldnn=args.mkldnn, flip=args.flip)
+    predictor = Predictor(args.model, ctx=devices.contexts(args.gpu_ids), flip=args.flip,
+                          **backend_kwargs(args, args.model))
     reader = ArchiveReader(args.archive)
     task = predictor.meta["task"]
     if task == "gaze" and reader.meta["task"] in {d.task for d in GAZE_DATASETS.values()}:
@@ -192,6 +195,9 @@ def main(argv=None):
     else:
         raise SystemExit("error: %s is a %s model and %s a %s archive" % (args.model, task, args.archive,
                                                                           reader.meta["task"]))
+    summary["backend"] = predictor.backend
+    if predictor.timings:
+        summary["backend_timings_ms"] = predictor.timings
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)

@@ -178,7 +178,7 @@ class Gaze360Net(HybridBlock, ZooBackbones):
     def __init__(self, frames=GAZE360_FRAMES, tile_frames=GAZE360_FRAMES, input_size=112, input_channels=3,
                  backbone="resnet18", feature=256, hidden=256, norm="centre", **kwargs):
         super().__init__(**kwargs)
-        self.frames, self.tile_frames, self.size = frames, tile_frames, input_size
+        self.frames, self.tile_frames, self.size, self.feature = frames, tile_frames, input_size, feature
         self.input_channels = input_channels
         self.input_shape = (input_channels, input_size, input_size * tile_frames)
         with self.name_scope():
@@ -207,7 +207,7 @@ class Gaze360Net(HybridBlock, ZooBackbones):
             seq = F.transpose(seq, (0, 3, 1, 2, 4))  # (N, T, C, S, S)
             frames = F.reshape(seq, (-1, c, s, s))
             feat = self.embed(self.backbone(frames))  # (N*T, F)
-            feat = F.reshape(feat, (-4, -1, t, -2))  # (N, T, F)
+            feat = F.reshape(feat, (-1, t, self.feature))  # (N, T, F); plain sizes, which ONNX's Reshape takes
             feat = self.lstm2(self.lstm1(feat))  # (N, T, 2H)
             feat = F.squeeze(F.slice_axis(feat, axis=1, begin=t // 2, end=t // 2 + 1), axis=1)
         raw = self.out(feat)

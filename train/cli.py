@@ -25,6 +25,8 @@ def add_common_args(ap):
                                                            "dist_async", "nccl"))
     g.add_argument("--resume", action="store_true", help="continue the run in --out from last.params")
     g.add_argument("--overwrite", action="store_true", help="start again in an --out that holds a run, replacing it")
+    g.add_argument("--onnx", action="store_true",
+                   help="also export OUT/model.onnx at the end (train/export.py: opset, parity in model-meta.json)")
     g.add_argument("--finetune", help="start from these params (missing/extra names allowed)")
     g.add_argument("--pretrained", nargs="?", const="", metavar="PATH",
                    help="start the network's gluoncv backbone(s) from ImageNet weights, with the input normalisation "

@@ -1,10 +1,27 @@
-"""Export a trained network: ``model-symbol.json``, ``model-0000.params``, ``model-meta.json``.
+"""Export a trained network: ``model-symbol.json``, ``model-0000.params``, ``model-meta.json``, and with
+``--onnx`` also ``model.onnx``.
 
 The export holds only the deploy outputs (PFLD's pose head and other
 training-only branches are dropped) and the network's own normalisation, so
 ``deploy/`` needs nothing else.  Training calls it at the end; to re-export a run:
 
-    python train/export.py RUN_DIR [--params RUN_DIR/last.params]
+    python train/export.py RUN_DIR [--params RUN_DIR/last.params] [--onnx]
+
+ONNX (``export_onnx``): MXNet's converter (``mxnet.onnx``) at opset 13 with a dynamic batch dimension, then
+three repairs of what it gets wrong or leaves for ONNX Runtime to trip on, each checked by the parity test
+(``tests/test_onnx.py``):
+- average pooling with ``ceil_mode`` (the course CNNs): MXNet never counts the cells a ceil'd window hangs
+  over the edge, but the converter writes ``count_include_pad=1``, which ONNX Runtime counts; with no
+  padding the two agree once ``count_include_pad=0``;
+- the converter stamps the model with the newest opset onnx knows (21) while writing opset-13 operators
+  (``Split`` without ``num_outputs`` fails to load): the model declares the opset it was written for;
+- weights listed as graph inputs (ONNX Runtime cannot fold them as constants), weights no node reads (the
+  dropped training heads' leftovers) and nodes without names (its ``GatherSliceToSplitFusion`` then makes
+  duplicate names): weights leave the inputs, unread ones go, every node gets a name.
+Networks avoid what the converter cannot express: Gaze360's LSTM is two one-layer bidirectional LSTMs
+(the converter takes one layer) and reshapes with plain sizes (MXNet's special ``-4`` has no ONNX form).
+``model-meta.json`` records the opset, the ONNX file and the parity measured at export (the largest output
+difference relative to the output's scale, batch 1 and 8, on random pixels).
 """
 import argparse
 import json
@@ -34,7 +51,86 @@ def export_network(net, meta, prefix):
     return prefix
 
 
-def export_run(task, args, net, run_dir, metrics=None, params=None):
+ONNX_OPSET = 13  # the newest opset MXNet 1.9.1's converters write every operator of the zoo for
+PARITY_BATCHES = (1, 8)
+
+
+def export_onnx(prefix, check=True):
+    """Convert the export ``prefix`` to ``prefix.onnx`` (dynamic batch); with ``check``, measure its parity
+    against MXNet on random pixels and record opset, file and parity in ``prefix-meta.json``.  A network the
+    converter cannot take stops with a message naming the operator."""
+    import mxnet as mx
+    import numpy as np
+    import onnx
+    from mxnet.onnx.mx2onnx._export_model import load_module
+    from mxnet.onnx.mx2onnx._export_onnx import MXNetGraph
+    from onnx import helper
+    with open(prefix + "-meta.json") as f:
+        meta = json.load(f)
+    shape = tuple(meta["input"]["shape"])
+    sym, params = load_module(prefix + "-symbol.json", prefix + "-0000.params")
+    try:
+        graph = MXNetGraph().create_onnx_graph_proto(sym, params, [shape], [onnx.TensorProto.FLOAT],
+                                                     opset_version=ONNX_OPSET, dynamic=True,
+                                                     dynamic_input_shapes=[(None,) + shape[1:]])
+    except (AttributeError, KeyError, NotImplementedError) as e:
+        raise SystemExit("error: %s cannot be converted to ONNX: %s (MXNet's converter lacks or rejects this "
+                         "operator)" % (prefix, e))
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
+    _repair_onnx(model)
+    onnx.checker.check_model(model)
+    path = prefix + ".onnx"
+    onnx.save(model, path)
+    if check:
+        import onnxruntime as ort
+        x = np.random.default_rng(0).uniform(0, 255, (max(PARITY_BATCHES),) + shape[1:]).astype(np.float32)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Cannot decide type")
+            ref = mx.gluon.SymbolBlock.imports(prefix + "-symbol.json", [meta["input"]["name"]],
+                                               prefix + "-0000.params")
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        parity = {}
+        for n in PARITY_BATCHES:
+            want = ref(mx.nd.array(x[:n]))
+            want = want if isinstance(want, (list, tuple)) else [want]
+            got = session.run(None, {session.get_inputs()[0].name: x[:n]})
+            parity["batch%d" % n] = max(relative_difference(a, b.asnumpy()) for a, b in zip(got, want))
+        meta["onnx"] = {"file": os.path.basename(path), "opset": ONNX_OPSET, "dynamic_batch": True,
+                        "parity": parity, "onnx_version": onnx.__version__, "mxnet_version": mx.__version__}
+        with open(prefix + "-meta.json", "w") as f:
+            json.dump(meta, f, indent=1)
+    return path
+
+
+def relative_difference(a, b):
+    """The largest difference of ``a`` from ``b``, relative to ``b``'s scale (its largest magnitude)."""
+    import numpy as np
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) if b.size else 0.0
+
+
+def _repair_onnx(model):
+    """The repairs the module docstring lists, in place."""
+    from onnx import helper
+    used = {name for node in model.graph.node for name in node.input}
+    kept = [i for i in model.graph.initializer if i.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(kept)
+    weights = {i.name for i in kept}
+    inputs = [i for i in model.graph.input if i.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(inputs)
+    for k, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = "%s_%d" % (node.op_type, k)
+        if node.op_type == "AveragePool":
+            attrs = {a.name: a for a in node.attribute}
+            pads = helper.get_attribute_value(attrs["pads"]) if "pads" in attrs else []
+            if "count_include_pad" in attrs and not any(pads):
+                attrs["count_include_pad"].i = 0
+
+
+def export_run(task, args, net, run_dir, metrics=None, params=None, onnx=False):
     """Export ``run_dir``'s network (``params``, default its best.params) with the task's meta."""
     params = params or os.path.join(run_dir, "best.params")
     if os.path.exists(params):
@@ -42,13 +138,17 @@ def export_run(task, args, net, run_dir, metrics=None, params=None):
     meta = task.export_meta(args, net)
     meta["metrics"] = metrics
     meta["params_file"] = os.path.basename(params)
-    return export_network(net, meta, os.path.join(run_dir, "model"))
+    prefix = export_network(net, meta, os.path.join(run_dir, "model"))
+    if onnx:
+        export_onnx(prefix)
+    return prefix
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description="Export a run's network for deploy/")
     ap.add_argument("run_dir")
     ap.add_argument("--params", help="default: RUN_DIR/best.params")
+    ap.add_argument("--onnx", action="store_true", help="also write RUN_DIR/model.onnx (parity in model-meta.json)")
     a = ap.parse_args(argv)
     import mxnet as mx
     from train.task import make_task, read_run_args, warm_up
@@ -62,7 +162,7 @@ def main(argv=None):
     if os.path.exists(best):
         with open(best) as f:
             metrics = json.load(f)
-    return export_run(task, args, net, a.run_dir, metrics, a.params)
+    return export_run(task, args, net, a.run_dir, metrics, a.params, onnx=a.onnx)
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ def main(argv=None):
     task = detect_task.DetectionTask(args)
     fitted = loop.fit(task, args)
     if fitted.rank == 0 and not args.no_export:
-        export_run(task, args, fitted.net, args.out, fitted.metrics)
+        export_run(task, args, fitted.net, args.out, fitted.metrics, onnx=getattr(args, "onnx", False))
     return fitted.metrics
 
 

@@ -53,7 +53,7 @@ def main(argv=None):
         task = gaze_task.GazeTask(args)
         fitted = loop.fit(task, args)
         if fitted.rank == 0 and not args.no_export:
-            export_run(task, args, fitted.net, args.out, fitted.metrics)
+            export_run(task, args, fitted.net, args.out, fitted.metrics, onnx=getattr(args, "onnx", False))
         return fitted.metrics
     return test(args)
 

@@ -105,7 +105,7 @@ def main(argv=None):
         task = landmark_task.LandmarkTask(args)
         fitted = loop.fit(task, args)
         if fitted.rank == 0 and not args.no_export:
-            export_run(task, args, fitted.net, args.out, fitted.metrics)
+            export_run(task, args, fitted.net, args.out, fitted.metrics, onnx=getattr(args, "onnx", False))
         return fitted.metrics
     if args.phase == "test":
         return test(args)

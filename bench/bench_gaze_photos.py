@@ -1,0 +1,179 @@
+"""Gaze through the photo path against the same model on its archive: rendered photos and video with exact
+truth, run end to end by deploy/analyze.py (detector, landmarks, head pose, the model's own input, gaze).
+
+    python bench/bench_gaze_photos.py --model NAME=RUN_DIR/model:ARCHIVE [--model ...] [--photos N] [--videos N]
+
+For each model (an export, and the test archive its recipe scores it on): the mean and median angular error on
+the archive (deploy/score.py), and through the photo path on ``--photos`` rendered photos (640 x 480, the
+renderer's camera: focal 640 px, principal point in the middle, which analyze.py assumes; faces anywhere in
+the frame, head yaw +-30, pitch +-15, roll +-10, eyes +-15 / +-10 degrees in the head), with the faces found;
+on ``--videos`` rendered videos (Gaze360's frames come from the track); and two checks: a face in the
+middle at zero head rotation looking into the camera (truth (0, 0, -1)), and a face turned 30 degrees whose
+eyes are turned back onto the camera (the truth points at the camera).  A correct photo path lands within 1
+degree or 20% (the larger) of the archive error; a wrong turn back into the camera's frame or a mirrored eye
+shows as a large error.
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from recordio.devices import use_all_cores  # noqa: E402
+
+use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from recordio import geometry  # noqa: E402
+
+PHOTO = (640, 480)
+HEAD_FRAC = (0.4, 0.6)  # head height as a share of the photo height
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", action="append", required=True, help="NAME=EXPORT_PREFIX:TEST_ARCHIVE")
+    ap.add_argument("--photos", type=int, default=60)
+    ap.add_argument("--videos", type=int, default=2)
+    ap.add_argument("--frames", type=int, default=40)
+    ap.add_argument("--landmarks", help="landmark export (default: the shipped model)")
+    ap.add_argument("--detector", default="dlib")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--work", help="keep the renders and outputs here (default: a temporary folder)")
+    return ap.parse_args(argv)
+
+
+def _render(rng, person, euler, eye, centre_px, head_px, K, background):
+    from tools.synth.render import HEAD_HEIGHT_MM, draw_face, pose_face
+    tz = K[0, 0] * HEAD_HEIGHT_MM / head_px
+    t = tz * np.linalg.solve(K, [centre_px[0], centre_px[1], 1.0])
+    f = pose_face(np.asarray(euler, float), t, np.asarray(eye, float), person["identity"])
+    f.appearance = dict(person["appearance"], K=K)
+    img = background.copy()
+    draw_face(img, f, K, person["light"], rng, makeup=person["appearance"]["makeup"])
+    return img, f
+
+
+def render_photos(out, n, seed):
+    """``n`` photos of one face each, and the two checks; returns {file name: truth}."""
+    from tools.synth.render import SynthConfig, _background, sample_person
+    os.makedirs(out, exist_ok=True)
+    W, H = PHOTO
+    K = geometry.camera_matrix(W, H)
+    cfg = SynthConfig()
+    truth = {}
+    for i in range(n + 2):
+        rng = np.random.default_rng([seed, i, 4242])
+        person = sample_person(rng, cfg)
+        head_px = H * rng.uniform(*HEAD_FRAC)
+        if i < n:
+            name = "photo_%03d.png" % i
+            euler = rng.uniform([-15, -30, -10], [15, 30, 10])
+            eye = rng.uniform([-15, -10], [15, 10])
+            centre = (rng.uniform(0.3, 0.7) * W, rng.uniform(0.4, 0.6) * H)
+        elif i == n:  # straight on, in the middle, looking into the camera
+            name, euler, eye, centre = "check_straight.png", (0, 0, 0), (0, 0), (W / 2, H / 2)
+        else:  # head turned 30 degrees, eyes back on the camera
+            name, euler, eye, centre = "check_turned.png", (0, 30, 0), (0, -30), (W / 2, H / 2)
+        img, f = _render(rng, person, euler, eye, centre, head_px, K, _background(rng, W, H))
+        if i > n:  # the eyes turned exactly onto the camera: the truth is the direction from the eyes to it
+            eyes = f.points3d[[96, 97]].mean(0)
+            f.gaze_vector = -eyes / np.linalg.norm(eyes)
+        cv2.imwrite(os.path.join(out, name), img)
+        truth[name] = {"gaze_vector": f.gaze_vector, "points": f.points}
+    return truth
+
+
+def photo_errors(results, truth):
+    """Per photo with a true face: the angular error of the face whose points sit on it (None: not found)."""
+    errors = {}
+    for name, t in truth.items():
+        mine = [r for r in results if os.path.basename(r["source"]) == name and r.get("gaze")]
+        centre = t["points"].mean(0)
+        mine = [r for r in mine if np.linalg.norm(np.mean(r["points"], 0) - centre) < np.ptp(t["points"][:, 0])]
+        errors[name] = (float(geometry.angular_error_deg(np.array(mine[0]["gaze"]["vector"]), t["gaze_vector"]))
+                        if mine else None)
+    return errors
+
+
+def video_errors(results, truth_dir):
+    """Angular errors of every answered face in the rendered videos (matched by the points' centre)."""
+    truth = {}
+    for name in os.listdir(truth_dir):
+        if name.endswith(".jsonl") and name.startswith("video_"):
+            for line in open(os.path.join(truth_dir, name)):
+                t = json.loads(line)
+                truth.setdefault((name[:-6] + ".mp4", t["frame"]), []).append(t)
+    errs = []
+    for r in results:
+        frame = truth.get((os.path.basename(r["source"]), r["frame"]), [])
+        if not frame or not r.get("gaze"):
+            continue
+        dist = [np.linalg.norm(np.mean(r["points"], 0) - np.mean(t["points"], 0)) for t in frame]
+        k = int(np.argmin(dist))
+        errs.append(float(geometry.angular_error_deg(np.array(r["gaze"]["vector"]), frame[k]["gaze_vector"])))
+    return np.array(errs)
+
+
+def _read(path):
+    return [json.loads(line) for line in open(path)]
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from deploy import analyze, score
+    from tools.synth.formats import write_video
+    from tools.synth.render import SynthConfig
+    work = args.work or tempfile.mkdtemp(prefix="bench_gaze_")
+    photos = os.path.join(work, "photos")
+    truth = render_photos(photos, args.photos, args.seed)
+    videos = os.path.join(work, "videos")
+    if args.videos:
+        write_video(videos, args.videos, seed=args.seed, frames=args.frames, faces=(1, 1),
+                    cfg=SynthConfig(yaw=30.0, pitch=15.0, roll=10.0, eye_lo=15.0, eye_la=10.0))
+    common = ["--detector", args.detector, "--no_draw"] + (["--landmarks", args.landmarks] if args.landmarks else [])
+    rows = []
+    for spec in args.model:
+        name, rest = spec.split("=", 1)
+        prefix, archive = rest.rsplit(":", 1)
+        s = score.main(["--model", prefix, "--archive", archive, "--out", os.path.join(work, name, "score")])
+        out = os.path.join(work, name, "photos")
+        analyze.main([photos, "--gaze", prefix, "--out", out] + common)
+        errs = photo_errors(_read(os.path.join(out, "results.jsonl")), truth)
+        main_errs = np.array([e for k, e in errs.items() if k.startswith("photo_") and e is not None])
+        row = {"model": name, "archive_mean": s["angular_error"], "archive_median": s.get("angular_error_median"),
+               "photo_mean": float(main_errs.mean()) if len(main_errs) else None,
+               "photo_median": float(np.median(main_errs)) if len(main_errs) else None,
+               "photos_answered": "%d/%d" % (len(main_errs), args.photos),
+               "straight_on": errs["check_straight.png"], "turned_eyes_on_camera": errs["check_turned.png"]}
+        if args.videos:
+            vout = os.path.join(work, name, "video")
+            analyze.main([videos, "--gaze", prefix, "--out", vout] + common)
+            v = video_errors(_read(os.path.join(vout, "results.jsonl")), videos)
+            row.update(video_mean=float(v.mean()) if len(v) else None, video_faces=int(len(v)))
+        bound = max(1.0, 0.2 * row["archive_mean"])
+        row["within_bound"] = row["photo_mean"] is not None and row["photo_mean"] <= row["archive_mean"] + bound
+        rows.append(row)
+    print("\n| model | archive error mean / median | photo path mean / median | photos answered | video mean "
+          "| straight on | turned, eyes on the camera | within 1 deg or 20% |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        f = lambda v: "-" if v is None else "%.2f" % v  # noqa: E731
+        print("| %s | %s / %s | %s / %s | %s | %s | %s | %s | %s |" % (
+            r["model"], f(r["archive_mean"]), f(r["archive_median"]), f(r["photo_mean"]), f(r["photo_median"]),
+            r["photos_answered"], f(r.get("video_mean")), f(r["straight_on"]), f(r["turned_eyes_on_camera"]),
+            "yes" if r["within_bound"] else "no"))
+    with open(os.path.join(work, "bench_gaze_photos.json"), "w") as fh:
+        json.dump(rows, fh, indent=1)
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
