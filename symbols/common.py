@@ -54,6 +54,16 @@ class ZooBackbones:
         zoo = self.__dict__.setdefault("_zoo_params", [])
         zoo.append((name, dict(base._collect_params_with_prefix())))
 
+    def _zoo_base(self, backbone):
+        """The gluoncv network of ``backbone`` (a key of the class's ``ZOO``), untrained, kept for ImageNet
+        loading."""
+        from gluoncv.model_zoo import get_model as gcv_model
+        if backbone not in self.ZOO:
+            raise ValueError("unknown backbone %r (%s)" % (backbone, ", ".join(self.ZOO)))
+        base = gcv_model(self.ZOO[backbone], pretrained=False)
+        self._keep_zoo(self.ZOO[backbone], base)
+        return base
+
 
 def zoo_file(name, where=None):
     """The ImageNet parameter file of gluoncv's model ``name``: ``where`` if it is a file, else in the model

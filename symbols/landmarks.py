@@ -179,12 +179,8 @@ class BackboneRegressor(_LandmarkNet, ZooBackbones):
     def __init__(self, backbone="resnet18", num_points=21, face_head=False, input_size=112, input_channels=1,
                  dropout=0.1, norm="centre", **kwargs):
         super().__init__(**kwargs)
-        from gluoncv.model_zoo import get_model as gcv_model
         self._init_meta(num_points, input_size, input_channels, face_head)
-        if backbone not in self.ZOO:
-            raise ValueError("unknown backbone %r (%s)" % (backbone, ", ".join(self.ZOO)))
-        base = gcv_model(self.ZOO[backbone], pretrained=False)
-        self._keep_zoo(self.ZOO[backbone], base)
+        base = self._zoo_base(backbone)
         with self.name_scope():
             self.norm = Normalize(norm, input_channels)
             if backbone == "resnet18":
@@ -222,12 +218,8 @@ class HeatmapRegressor(_LandmarkNet, ZooBackbones):
     def __init__(self, backbone="resnet18", num_points=21, face_head=False, input_size=112, input_channels=1,
                  deconv=(128, 128, 128), norm="centre", **kwargs):
         super().__init__(**kwargs)
-        from gluoncv.model_zoo import get_model as gcv_model
         self._init_meta(num_points, input_size, input_channels, face_head)
-        if backbone not in self.ZOO:
-            raise ValueError("unknown backbone %r (%s)" % (backbone, ", ".join(self.ZOO)))
-        base = gcv_model(self.ZOO[backbone], pretrained=False)
-        self._keep_zoo(self.ZOO[backbone], base)
+        base = self._zoo_base(backbone)
         with self.name_scope():
             self.norm = Normalize(norm, input_channels)
             self.features = nn.HybridSequential(prefix="")

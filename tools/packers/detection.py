@@ -14,7 +14,7 @@ import cv2
 from recordio import geometry, labelfiles
 from recordio.schema import detection_layout
 from tools.packers.common import JobResult, Record, Reject, Rejected, base_meta, encode, read_image, run_pack
-from tools.packers.landmarks import course21_splits
+from tools.packers.landmarks import course21_splits, read_course21_dirs
 
 
 def detection_worker(job):
@@ -40,14 +40,7 @@ def detection_worker(job):
 
 
 def pack_detection(args):
-    entries, errors = [], []
-    for d in args.dirs:
-        path = os.path.join(d, "label.txt")
-        if not os.path.isfile(path):
-            raise SystemExit("error: %s: no label.txt (course21 folders hold label.txt and the photos)" % d)
-        e, err = labelfiles.read_course21(path)
-        entries += e
-        errors += err
+    entries, errors = read_course21_dirs(args.dirs)
     by_photo = {}
     for e in entries:
         by_photo.setdefault(labelfiles.resolve_image(e.image, os.path.dirname(e.file)), []).append(e)

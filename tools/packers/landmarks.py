@@ -147,15 +147,21 @@ def course21_splits(photos, seed=0, test_ratio=0.2, val_ratio=0.0):
             for rank, i in enumerate(order)}
 
 
-def pack_course21(args):
+def read_course21_dirs(dirs):
+    """(entries, errors) of the ``label.txt`` of every course folder in ``dirs``."""
     entries, errors = [], []
-    for d in args.dirs:
+    for d in dirs:
         path = os.path.join(d, "label.txt")
         if not os.path.isfile(path):
             raise SystemExit("error: %s: no label.txt (course21 folders hold label.txt and the photos)" % d)
         e, err = labelfiles.read_course21(path)
         entries += e
         errors += err
+    return entries, errors
+
+
+def pack_course21(args):
+    entries, errors = read_course21_dirs(args.dirs)
     by_image = _group_by_image(entries, lambda e: os.path.dirname(e.file))
     # split by photo, never by face; parse errors follow their photo's split
     images = set(by_image) | {labelfiles.resolve_image(er.image, os.path.dirname(er.file)) for er in errors if er.image}
