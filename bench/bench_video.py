@@ -37,6 +37,8 @@ def parse_args(argv=None):
     ap.add_argument("--landmarks", help="landmark export (default: the shipped model)")
     ap.add_argument("--detector", help="detector backend (default: analyze.py's)")
     ap.add_argument("--work", help="keep the rendered videos and outputs here (default: a temporary folder)")
+    ap.add_argument("--smooth", default="", help="One-Euro settings for the smoothed way, e.g. '--beta 4' "
+                                                 "(default: analyze.py's)")
     return ap.parse_args(argv)
 
 
@@ -97,7 +99,7 @@ def main(argv=None):
                 truth.setdefault((os.path.join(videos, name), t["frame"]), []).append(t)
         common = [os.path.join(videos, n) for n in names] + (["--landmarks", args.landmarks] if args.landmarks else [])
         common += ["--detector", args.detector] if args.detector else []
-        ways = {"tracking, raw": ["--no_smooth"], "tracking, One-Euro": [],
+        ways = {"tracking, raw": ["--no_smooth"], "tracking, One-Euro": args.smooth.split(),
                 "detector every frame, raw": ["--no_smooth", "--detect_every", "1"]}
         rows = {}
         for way, extra in ways.items():
