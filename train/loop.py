@@ -184,6 +184,7 @@ class _Run:
     def __init__(self, task, args):
         self.task, self.args = task, args
         self.kv, self.rank, self.workers = _kvstore(args)
+        self.kv_pending = not isinstance(self.kv, str)  # a distributed kvstore not yet holding the weights
         if self.rank == 0:
             claim_run_dir(args)
         setup_logging(args.out, "train.log" if self.rank == 0 else "train-worker%d.log" % self.rank)
@@ -280,6 +281,7 @@ class _Run:
 
     def one_epoch(self, net, trainer, epoch):
         """Train one epoch and validate; the epoch's metrics row."""
+        import mxnet as mx
         from mxnet import autograd, gluon
         a, task, ctx = self.args, self.task, self.ctx
         t0 = tic = time.time()
@@ -303,6 +305,14 @@ class _Run:
                     parts.append(loss if isinstance(loss, dict) else {"": loss})
                 losses = [sum(p.values()) for p in parts]
             autograd.backward(losses)
+            if self.kv_pending:
+                # The first step puts the weights on the parameter servers, reading them as plain arrays.
+                # MXNet's CPU convolution left them in its own layout at the warm-up (an inference
+                # forward) and turns them back only as this forward runs, asynchronously: pushed before
+                # that, a weight fails to reach the server and the server aborts when a worker pulls it
+                # ("Check failed: !stored.is_none(): init 15 first"). Wait for the forward to finish.
+                mx.nd.waitall()
+                self.kv_pending = False
             trainer.step(data.shape[0] * self.workers)  # dist kvstores sum the workers' gradients
             for p in parts:
                 for name, value in p.items():
