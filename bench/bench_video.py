@@ -4,8 +4,9 @@ frames per second with the detector on every frame against tracking.
     python bench/bench_video.py [--videos N] [--frames F] [--landmarks MODEL] [--detector NAME]
 
 Renders N videos (640 x 480, 25 fps, one or two faces moving slowly with still stretches; ``make_synthetic.py
-video``) and runs deploy/analyze.py on them three ways: tracking without smoothing, tracking with the
-One-Euro filter, and the detector on every frame without smoothing (for speed).  Per way: NME of the 21
+video``) and runs deploy/analyze.py on them four ways: tracking without smoothing, tracking with the
+Kalman filter (analyze.py's default) and with the One-Euro filter, and the detector on every frame without
+smoothing (for speed).  Per way: NME of the 21
 points against the rendered truth (course convention), the share of true faces answered, and the normalised
 mean jitter of LDEQ (Micaelli et al., CVPR 2023): the frame-to-frame change of each point's error, divided by
 the inter-ocular distance, root mean square over points and consecutive frames.  Goal: smoothing at most half
@@ -37,8 +38,9 @@ def parse_args(argv=None):
     ap.add_argument("--landmarks", help="landmark export (default: the shipped model)")
     ap.add_argument("--detector", help="detector backend (default: analyze.py's)")
     ap.add_argument("--work", help="keep the rendered videos and outputs here (default: a temporary folder)")
-    ap.add_argument("--smooth", default="", help="One-Euro settings for the smoothed way, e.g. '--beta 4' "
-                                                 "(default: analyze.py's)")
+    ap.add_argument("--smooth", default="", help="Kalman settings, e.g. '--accel 1 --noise 0.06' (default: "
+                                                 "analyze.py's)")
+    ap.add_argument("--one_euro", default="", help="One-Euro settings, e.g. '--beta 4' (default: analyze.py's)")
     return ap.parse_args(argv)
 
 
@@ -99,7 +101,8 @@ def main(argv=None):
                 truth.setdefault((os.path.join(videos, name), t["frame"]), []).append(t)
         common = [os.path.join(videos, n) for n in names] + (["--landmarks", args.landmarks] if args.landmarks else [])
         common += ["--detector", args.detector] if args.detector else []
-        ways = {"tracking, raw": ["--no_smooth"], "tracking, One-Euro": args.smooth.split(),
+        ways = {"tracking, raw": ["--no_smooth"], "tracking, Kalman": ["--filter", "kalman"] + args.smooth.split(),
+                "tracking, One-Euro": ["--filter", "one_euro"] + args.one_euro.split(),
                 "detector every frame, raw": ["--no_smooth", "--detect_every", "1"]}
         rows = {}
         for way, extra in ways.items():
@@ -114,8 +117,12 @@ def main(argv=None):
         print("| --- | --- | --- | --- | --- |")
         for way, r in rows.items():
             print("| %s | %.4f | %.1f%% | %.4f | %.1f |" % (way, r["nme"], 100 * r["answered"], r["jitter"], r["fps"]))
-        raw, smooth = rows["tracking, raw"], rows["tracking, One-Euro"]
-        print("smoothing: jitter x%.2f, NME x%.3f" % (smooth["jitter"] / raw["jitter"], smooth["nme"] / raw["nme"]))
+        raw = rows["tracking, raw"]
+        for way in ("tracking, Kalman", "tracking, One-Euro"):
+            smooth = rows[way]
+            print("%s: jitter x%.2f, NME x%.3f, answered %+.1f points" % (
+                way.split(", ")[1], smooth["jitter"] / raw["jitter"], smooth["nme"] / raw["nme"],
+                100 * (smooth["answered"] - raw["answered"])))
         return rows
     finally:
         if not args.work:

@@ -17,8 +17,8 @@ at its centre (the summary says it was assumed).  Detection (``deploy/detect.py`
 mapped to the annotators' convention, then a stage-3 landmark model re-scores every detection and those it
 judges non-face are dropped (``--keep_nonfaces`` keeps them).  In video, faces are tracked (their points give
 the next frame's box; the detector runs every ``--detect_every`` frames, when a track's face_score falls and
-when a track is lost) and points
-and pose are smoothed by a One-Euro filter (``--no_smooth`` turns it off).
+when a track is lost); points are smoothed by a constant-velocity Kalman filter (``--filter one_euro``:
+the One-Euro filter instead) and pose by a One-Euro filter (``--no_smooth`` turns both off).
 
 Gaze (``--gaze MODEL``, a gaze export): each face gets the input its model was trained on
 (``deploy/gaze.py``, ``recordio/gazeviews.py``: MPIIFaceGaze's data normalisation, MC4's head and eye views,
@@ -28,7 +28,7 @@ answer in the camera's frame: ``vector`` (x right, y down, z forward; into the c
 10-90% interval) where the model has one, ``head_vector`` and ``eye_in_head`` for MC4.  Drawn: an arrow from
 each eye along the gaze, and the interval as a cone.  Gaze360's LSTM takes 7 frames of a track, the answer
 belonging to the middle one (video output runs 3 frames behind; at a track's ends the edge frame repeats; a
-photo is its own 7 frames).  In video the gaze is smoothed like the points.
+photo is its own 7 frames).  In video the gaze is smoothed like the pose (One-Euro).
 """
 import argparse
 import collections
@@ -85,7 +85,16 @@ def parse_args(argv=None):
     ap.add_argument("--detect_every", type=int, default=10, help="video: run the detector at least every N frames")
     ap.add_argument("--refresh_score", type=float, default=0.9,
                     help="video: a track whose face_score falls below this gets a fresh detection in the next frame")
-    ap.add_argument("--no_smooth", action="store_true", help="video: no One-Euro smoothing")
+    ap.add_argument("--no_smooth", action="store_true", help="video: no smoothing of points, pose and gaze")
+    ap.add_argument("--filter", choices=("kalman", "one_euro"), default="kalman",
+                    help="video: how points are smoothed: a constant-velocity Kalman filter (follows steady motion "
+                         "without lag) or the One-Euro filter")
+    ap.add_argument("--accel", type=float, default=0.7,
+                    help="Kalman: how fast the points' motion may change, face widths per s^1.5")
+    ap.add_argument("--noise", type=float, default=0.05,
+                    help="Kalman: the landmark model's frame-to-frame point error, face widths")
+    ap.add_argument("--jump", type=float, default=4.0,
+                    help="Kalman: points this many standard deviations off the predicted motion restart the filter")
     ap.add_argument("--min_cutoff", type=float, default=1.0, help="One-Euro cut-off of still points, Hz")
     ap.add_argument("--beta", type=float, default=2.0,
                     help="One-Euro speed coefficient of points, per face width per second")
@@ -403,7 +412,9 @@ def analyze_video(an, source, results, out_dir, summary, name=None):
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not isinstance(source, int) else 0
     smooth = None if an.args.no_smooth else {
-        "points": {"min_cutoff": an.args.min_cutoff, "beta": an.args.beta},
+        "points": ({"filter": "kalman", "accel": an.args.accel, "noise": an.args.noise,
+                    "jump": an.args.jump} if an.args.filter == "kalman"
+                   else {"filter": "one_euro", "min_cutoff": an.args.min_cutoff, "beta": an.args.beta}),
         "pose": {"min_cutoff": an.args.pose_min_cutoff, "beta": an.args.pose_beta}}
     tracker = Tracker(an.detect, an.args.detect_every, 0.0 if an.args.keep_nonfaces else an.args.face_threshold,
                       an.args.refresh_score, smooth)

@@ -8,6 +8,11 @@ track's face_score falls below ``refresh_score``, and when a track is lost (face
 threshold, or the box leaves the frame); a detection that overlaps a track (IoU >= 0.3) renews its box and
 keeps its id.
 
+Points are smoothed by a constant-velocity Kalman filter by default: it carries each point's speed forward,
+so steady head motion is followed without the lag a low-pass filter adds (on rendered video: jitter x0.52
+of raw for 4.7% more NME, against x0.53 and 2.8% for the One-Euro filter, which lost 8% of the faces as its
+lagging points moved the next crop off the face).
+
 One-Euro filter (Casiez, Roussel and Vogel, CHI 2012): per coordinate, a low-pass filter whose cut-off
 rises with speed, ``cutoff = min_cutoff + beta * |speed|``: still points are smoothed hard (jitter goes),
 moving ones follow with little lag.  Here speed is measured in face sizes per second (the track's box
@@ -58,6 +63,67 @@ class OneEuroFilter:
         return self.x.copy()
 
 
+class KalmanFilter:
+    """Constant-velocity Kalman filter of an array-valued signal sampled at irregular times.
+
+    Each coordinate is a position and a speed; between frames the speed changes by white-noise acceleration
+    of density ``accel``; each frame measures the position with noise of standard deviation ``noise``.
+    Both are in units of ``scale`` (a face size for points), so one setting serves faces near and far.  Unlike
+    a low-pass filter it carries the estimated speed forward, so a face moving steadily is followed without
+    lag while a still one is smoothed: on rendered video it halves the jitter for less added error than the
+    One-Euro filter (README, "Photos and video").
+
+    Parameters
+    ----------
+    accel : how fast the motion may change, scale units / s^1.5 (higher: follows sooner, smooths less).
+    noise : the landmark model's point error from frame to frame, scale units.
+    jump : points further than this many standard deviations from where the motion predicts them (root mean
+        square over coordinates) restart the filter there, so a sudden jump is followed at once instead of
+        overshooting.
+    speed0 : the spread of a new track's unknown speed, scale units / s.
+    """
+
+    # The next frame's box follows the model's raw answer, not this filter's: a box from filtered points
+    # closes a loop (box, crop, points, filter, box) that a filter carrying speed forward makes ring
+    # (measured on rendered video: jitter about x0.65 of raw instead of x0.5).  The One-Euro filter, a plain
+    # low-pass, is steadier inside the loop, so its box follows its own output.
+    box_from_raw = True
+
+    def __init__(self, accel=0.7, noise=0.05, jump=4.0, speed0=0.5):
+        self.accel, self.noise, self.jump, self.speed0 = accel, noise, jump, speed0
+        self.x = self.v = self.P = self.t = None
+
+    def __call__(self, z, t, scale=1.0):
+        """The filtered value of ``z`` at time ``t`` seconds; noise and acceleration scale with ``scale``."""
+        z = np.asarray(z, dtype=np.float64)
+        r2 = (self.noise * scale) ** 2
+        if self.x is not None and t > self.t:
+            dt = t - self.t
+            F = np.array([[1.0, dt], [0.0, 1.0]])
+            Q = (self.accel * scale) ** 2 * np.array([[dt ** 3 / 3, dt ** 2 / 2], [dt ** 2 / 2, dt]])
+            P = F @ self.P @ F.T + Q  # the same for every coordinate
+            residual = z - (self.x + self.v * dt)
+            if np.sqrt(np.mean(residual ** 2)) <= self.jump * np.sqrt(P[0, 0] + r2):
+                gain = P[:, 0] / (P[0, 0] + r2)
+                self.x = self.x + self.v * dt + gain[0] * residual
+                self.v = self.v + gain[1] * residual
+                self.P, self.t = P - np.outer(gain, P[0]), t
+                return self.x.copy()
+        # the first frame, or a jump no steady motion explains: start again from this measurement
+        self.x, self.v, self.t = z.copy(), np.zeros_like(z), t
+        self.P = np.diag([r2, (self.speed0 * scale) ** 2])
+        return z.copy()
+
+
+FILTERS = {"kalman": KalmanFilter, "one_euro": OneEuroFilter}
+
+
+def make_filter(spec):
+    """A filter from {"filter": name, **its parameters}."""
+    spec = dict(spec)
+    return FILTERS[spec.pop("filter", "one_euro")](**spec)
+
+
 class Track:
     """One face followed through frames: its id, box, points, scores and filters."""
 
@@ -68,8 +134,8 @@ class Track:
         self.points = None
         self.face_score = None
         self.frames = 0
-        self.point_filter = OneEuroFilter(**smooth["points"]) if smooth else None
-        self.pose_filter = OneEuroFilter(**smooth["pose"]) if smooth else None
+        self.point_filter = make_filter(smooth["points"]) if smooth else None
+        self.pose_filter = make_filter(smooth["pose"]) if smooth else None
 
     def renew(self, box, det_score):
         """A detection's box: the track's box from now on, and the anchor its points move it from."""
@@ -111,7 +177,7 @@ class Tracker:
     detect_every : run the detector at least every this many frames (1: every frame).
     face_threshold : a track whose face_score falls below this is lost (stage-3 models).
     refresh_score : a track whose face_score falls below this asks for a detection in the next frame.
-    smooth : {"points": {...}, "pose": {...}} One-Euro parameters, or None for raw answers.
+    smooth : {"points": {...}, "pose": {...}} filter specs for ``make_filter``, or None for raw answers.
     """
 
     def __init__(self, detect, detect_every=10, face_threshold=0.5, refresh_score=0.9, smooth=None):
@@ -155,9 +221,10 @@ class Tracker:
             return None
         if face_score is not None and face_score < self.refresh_score:
             self._redetect = True  # still a face, but look again before it is lost
-        points, pose = track.smooth(np.asarray(points, np.float64), pose, t)
+        raw = np.asarray(points, np.float64)
+        points, pose = track.smooth(raw, pose, t)
         track.points, track.frames = points, track.frames + 1
-        box = track.follow(points)
+        box = track.follow(raw if getattr(track.point_filter, "box_from_raw", False) else points)
         w, h = frame_size
         if geometry.box_iou(box, [0, 0, w, h])[0, 0] <= 0 or geometry.box_size(box)[0] < 4:
             self._drop(track)

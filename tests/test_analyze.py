@@ -39,6 +39,29 @@ def test_one_euro_filter_keeps_a_still_point_still_and_follows_a_step():
     assert frames <= 6  # a 20 px jump (0.4 face widths) is followed within 1 px in 6 frames (a quarter second)
 
 
+def test_kalman_filter_keeps_a_still_point_still_follows_steady_motion_and_jumps():
+    from deploy.track import KalmanFilter
+    f = KalmanFilter()
+    still = [f(np.array([10.0, 20.0]), k / FPS, scale=50.0) for k in range(20)]
+    np.testing.assert_array_equal(still[-1], [10.0, 20.0])  # exactly still
+    f = KalmanFilter()
+    rng = np.random.default_rng(1)
+    noisy = 10.0 + rng.normal(0, 0.5, 200)
+    out = np.array([f(np.array([x]), k / FPS, scale=50.0)[0] for k, x in enumerate(noisy)])
+    assert np.std(np.diff(out[50:])) < 0.35 * np.std(np.diff(noisy[50:]))  # the jitter goes
+    f = KalmanFilter()
+    ramp = [f(np.array([2.0 * k]), k / FPS, scale=50.0)[0] for k in range(50)]
+    assert abs(ramp[-1] - 98.0) < 0.01  # steady motion (50 px/s) is followed without lag once its speed is known
+    f = KalmanFilter()
+    step = [f(np.array([0.0 if k < 10 else 20.0]), k / FPS, scale=50.0)[0] for k in range(40)]
+    assert step[10] == 20.0 and max(step) == 20.0  # a 0.4 face-width jump restarts the filter: no lag, no overshoot
+    f = KalmanFilter()
+    step = np.array([f(np.array([0.0 if k < 10 else 5.0]), k / FPS, scale=50.0)[0] for k in range(60)])
+    assert max(step) < 6.0  # a small step (0.1 face widths, within the noise the filter expects) overshoots < 1 px
+    frames = next(k for k in range(10, 60) if np.all(np.abs(step[k:] - 5.0) < 1.0)) - 10
+    assert frames <= 4  # and stays within 1 px of it after 4 frames
+
+
 def _frontal_photo(seed=0):
     from tools.synth.render import SynthConfig, render_photo
     cfg = SynthConfig(yaw=10.0, pitch=10.0, roll=5.0, blur_prob=0.0, noise_sigma=(0.0, 0.0), occluder_prob=0.0,
