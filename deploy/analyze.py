@@ -28,7 +28,11 @@ answer in the camera's frame: ``vector`` (x right, y down, z forward; into the c
 10-90% interval) where the model has one, ``head_vector`` and ``eye_in_head`` for MC4.  Drawn: an arrow from
 each eye along the gaze, and the interval as a cone.  Gaze360's LSTM takes 7 frames of a track, the answer
 belonging to the middle one (video output runs 3 frames behind; at a track's ends the edge frame repeats; a
-photo is its own 7 frames).  In video the gaze is smoothed like the pose (One-Euro).
+photo is its own 7 frames).  In video the gaze is smoothed like the pose (One-Euro).  Each answer also gives
+``origin_mm``, the face centre in the camera's frame where the gaze starts.  ``--calibration FILE`` applies
+a per-person correction (``deploy/calibrate_gaze.py`` fits it; the model's own direction stays as
+``uncalibrated``); ``--screen FILE`` adds ``screen``, the point on that screen the gaze meets
+(``deploy/gazecal.py`` says how a screen is described).
 """
 import argparse
 import collections
@@ -49,7 +53,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from deploy.predictor import add_backend_args, backend_kwargs  # noqa: E402
-from recordio import devices, geometry, imagefile  # noqa: E402
+from recordio import devices, gazeviews, geometry, imagefile  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHIPPED_LANDMARKS = os.path.join(HERE, "models", "course21", "model")
@@ -101,6 +105,9 @@ def parse_args(argv=None):
     ap.add_argument("--pose_min_cutoff", type=float, default=1.0, help="One-Euro cut-off of a still head pose, Hz")
     ap.add_argument("--pose_beta", type=float, default=0.02, help="One-Euro speed coefficient of pose, per deg/s")
     ap.add_argument("--gaze", help="a gaze export prefix: gaze for every face (MPIIFaceGaze, MC4 or Gaze360 model)")
+    ap.add_argument("--calibration", help="a per-person gaze correction from deploy/calibrate_gaze.py, applied to "
+                                          "every gaze answer")
+    ap.add_argument("--screen", help="a screen file (JSON, deploy/gazecal.py): each gaze's point on that screen")
     ap.add_argument("--gaze_min_cutoff", type=float, default=1.0, help="One-Euro cut-off of a still gaze, Hz")
     ap.add_argument("--gaze_beta", type=float, default=1.0,
                     help="One-Euro speed coefficient of gaze, per radian per second")
@@ -172,6 +179,11 @@ class Analyzer:
                 self.gaze.check_schema(self.schema)
             except ValueError as e:
                 raise SystemExit("error: --gaze %s with --landmarks %s: %s" % (args.gaze, model, e))
+        elif args.calibration or args.screen:
+            raise SystemExit("error: --calibration and --screen act on gaze: give a gaze model with --gaze")
+        from deploy.gazecal import Calibration, Screen
+        self.calibration = Calibration.load(args.calibration) if args.calibration else None
+        self.screen = Screen.load(args.screen) if args.screen else None
 
     def camera(self, w, h):
         """(focal, centre) of the camera for a w x h image: given, or the assumption."""
@@ -212,8 +224,20 @@ class Analyzer:
         answers = self.gaze.answers(self.gaze.predict(samples), centre)
         out = [None] * len(windows)
         for k, a in zip(idx, answers):
+            if self.calibration is not None:
+                self.calibration.apply(a)
             faces[k]["gaze"] = out[k] = a
         return out
+
+    def place_gaze(self, face, rt):
+        """The final gaze answer's place: ``origin_mm`` (the face centre in the camera's frame, where the gaze
+        starts) and, with --screen, the ``screen`` point it meets."""
+        if "gaze" not in face or rt is None:
+            return
+        origin = gazeviews.centre_of(*rt)
+        face["gaze"]["origin_mm"] = np.round(origin, 1).tolist()
+        if self.screen is not None:
+            face["gaze"]["screen"] = self.screen.look(origin, face["gaze"]["vector"])
 
     def pose(self, points, w, h):
         """(pitch, yaw, roll) in degrees and (R, t) of the head, or (None, None) where solvePnP finds none."""
@@ -308,6 +332,7 @@ def analyze_photo(an, path, results, drawn_dir, summary):
         windows = [None if v is None else [v] for v in (an.gaze_views(image, pts, rt) for _, pts, rt in answered)]
         an.add_gaze([face for face, _, _ in answered], windows)
     for face, _, rt in answered:
+        an.place_gaze(face, rt)
         face.update({"source": path, "image": path})
         results.write(json.dumps(face) + "\n")
         kept += 1
@@ -387,6 +412,7 @@ class _VideoOut:
                 a.update(vector=np.round(g, 5).tolist(), pitch=round(float(pitch), 2), yaw=round(float(yaw), 2))
         canvas = frame.copy() if self.path or an.args.show else None
         for face, _, rt, _ in faces:
+            an.place_gaze(face, rt)
             self.results.write(json.dumps(face) + "\n")
             if canvas is not None:
                 an.draw(canvas, face, rt)

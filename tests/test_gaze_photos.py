@@ -140,3 +140,35 @@ def test_analyze_refuses_a_gaze_model_whose_input_it_cannot_build(tmp_path, gaze
     json.dump(meta, open(prefix + "-meta.json", "w"))
     with pytest.raises(SystemExit, match="eye_patches"):
         analyze.main([str(tmp_path), "--gaze", prefix, "--detector", "dlib", "--out", str(tmp_path / "o")])
+
+
+def test_analyze_applies_a_calibration_and_finds_the_screen_point(tmp_path, gaze_models):
+    import cv2
+
+    from deploy import analyze
+    from deploy.gazecal import Calibration, Screen, angles_of
+    img, f, K, _ = _scene((0.0, 10.0, 0.0), (5.0, -5.0), (20.0, 60.0, 600.0), focal=1280.0)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    cv2.imwrite(str(photos / "me.png"), img)
+    Calibration([[1, 0, 3.0], [0, 1, -2.0]]).save(str(tmp_path / "me.json"))
+    (tmp_path / "screen.json").write_text(json.dumps({"width_mm": 600, "height_mm": 340, "width_px": 1920,
+                                                      "height_px": 1080, "camera_above_mm": 15}))
+    common = [str(photos), "--gaze", gaze_models["mpiifacegaze"], "--detector", "dlib", "--focal", "1280",
+              "--no_draw"]
+    analyze.main(common + ["--out", str(tmp_path / "plain")])
+    analyze.main(common + ["--out", str(tmp_path / "cal"), "--calibration", str(tmp_path / "me.json"),
+                           "--screen", str(tmp_path / "screen.json")])
+    plain = [json.loads(line) for line in open(tmp_path / "plain" / "results.jsonl")]
+    cal = [json.loads(line) for line in open(tmp_path / "cal" / "results.jsonl")]
+    assert len(plain) == len(cal) == 1
+    g0, g1 = plain[0]["gaze"], cal[0]["gaze"]
+    assert (g1["pitch"], g1["yaw"]) == pytest.approx((g0["pitch"] + 3.0, g0["yaw"] - 2.0), abs=0.03)
+    np.testing.assert_allclose(g1["uncalibrated"], g0["vector"], atol=1e-4)
+    origin = np.array(g1["origin_mm"])
+    assert np.linalg.norm(origin - gazeviews.centre_of(f.R, f.t, f.model)) < 0.1 * np.linalg.norm(origin)  # from points
+    screen = Screen.load(str(tmp_path / "screen.json"))
+    np.testing.assert_allclose(g1["screen"]["px"], screen.look(origin, g1["vector"])["px"], atol=0.2)
+    np.testing.assert_allclose(angles_of(g1["vector"]), [g1["pitch"], g1["yaw"]], atol=0.02)
+    with pytest.raises(SystemExit, match="--gaze"):
+        analyze.main([str(photos), "--calibration", str(tmp_path / "me.json"), "--out", str(tmp_path / "x")])
