@@ -9,7 +9,8 @@ downloaded:
   and right, rolled left and right);
 - ``yunet``: OpenCV's YuNet through ``cv2.FaceDetectorYN``, from the ``.onnx`` file the user passes;
 - ``mxnet``: a detector the project trains, loaded from its export (``train/train_detector.py``);
-- ``boxes``: the boxes of a label file (course21, WFLW, COCO), as ``deploy/predict.py`` takes them.
+- ``boxes``: the boxes of a label file (course21, WFLW, COCO), as ``deploy/predict.py`` takes them;
+- a union, e.g. ``dlib+haar``: the first backend's faces, then the others' faces it did not find.
 
 A detector's boxes follow its own convention (Haar's are tight squares, dlib's cut the forehead): each
 backend's box map (``geometry.map_box``), fitted on the course21 training photos by
@@ -25,6 +26,7 @@ from recordio import geometry
 
 BOXMAPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "detectors", "boxmaps.json")
 NMS_IOU = 0.4  # boxes of one face found by several cascades or sub-detectors overlap at least this much
+UNION_IOU = 0.3  # a face one backend of a union found, another backend's box overlapping it this much is that face
 BACKENDS = ("haar", "dlib", "yunet", "mxnet", "boxes")
 
 
@@ -148,6 +150,32 @@ class DlibDetector(Detector):
         return boxes.reshape(-1, 4), np.asarray(scores, np.float64)
 
 
+class UnionDetector(Detector):
+    """Several backends in turn (``dlib+haar``): every face of the first, then each next backend's faces that
+    no earlier one found (IoU < ``UNION_IOU`` in the annotators' convention, each backend's own box map
+    applied).  Scores keep each backend's own scale.  dlib+haar adds to dlib's HOG faces the profiles and
+    small faces the Haar cascades find (README, "Photos and video")."""
+
+    def __init__(self, members):
+        self.members = list(members)
+        self.name = "+".join(m.name for m in self.members)
+        self.box_map = None
+
+    def detect(self, image):
+        raw, boxes, scores = [], [], []
+        for member in self.members:
+            d = member.detect(image)
+            for k in range(len(d)):
+                if boxes and geometry.box_iou(d.boxes[k], np.array(boxes))[0].max() >= UNION_IOU:
+                    continue
+                raw.append(d.raw[k])
+                boxes.append(d.boxes[k])
+                scores.append(d.scores[k])
+        out = Detections(raw, scores)
+        out.boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        return out
+
+
 class YuNetDetector(Detector):
     """OpenCV's YuNet (``cv2.FaceDetectorYN``) from the user's ``.onnx`` file; scores in [0, 1]."""
 
@@ -200,6 +228,11 @@ class BoxesDetector(Detector):
 def make_detector(name, yunet=None, mxnet=None, labels=None, label_format="course21", box_map=None, **kwargs):
     """The detector called ``name`` (``BACKENDS``); ``yunet``: its .onnx file, ``mxnet``: a detector export,
     ``labels`` and ``label_format``: the label file of ``boxes``."""
+    if "+" in name:
+        members = name.split("+")
+        if "boxes" in members or len(set(members)) != len(members):
+            raise ValueError("a union of detectors (%s) takes distinct detecting backends, not boxes" % name)
+        return UnionDetector(make_detector(m, yunet=yunet, mxnet=mxnet) for m in members)
     if name == "haar":
         return HaarDetector(box_map, **kwargs)
     if name == "dlib":

@@ -83,6 +83,28 @@ def test_wheel_detectors_find_a_rendered_frontal_face_and_map_their_boxes(backen
     assert geometry.box_iou(raw, truth).max() > 0.3
 
 
+def test_a_union_of_detectors_keeps_the_first_ones_faces_and_adds_only_the_others_new_ones():
+    from deploy.detect import UNION_IOU, make_detector
+    from tools.synth.render import SynthConfig, render_photo
+    img, faces, _ = render_photo(np.random.default_rng(3), SynthConfig(faces_per_photo=(3, 4), yaw=60.0, blur_prob=0.0,
+                                                                       occluder_prob=0.0), size=(960, 640))
+    union = make_detector("dlib+haar")
+    got = union.detect(img)
+    first, second = make_detector("dlib").detect(img), make_detector("haar").detect(img)
+    expected = list(first.boxes)
+    for b in second.boxes:
+        if not expected or geometry.box_iou(b, np.array(expected))[0].max() < UNION_IOU:
+            expected.append(b)
+    np.testing.assert_allclose(got.boxes, np.array(expected).reshape(-1, 4))
+    assert len(first) < len(got) < len(first) + len(second)  # here Haar adds a face and repeats others
+    assert len(got) == len(got.scores) == len(got.raw)
+    one, face = _frontal_photo()
+    found = union.detect(one)  # both find the frontal face; in one box convention it is one face
+    assert (geometry.box_iou(geometry.points_box(face.points), found.boxes)[0] > 0.3).sum() == 1
+    with pytest.raises(ValueError, match="not boxes"):
+        make_detector("dlib+boxes")
+
+
 def test_detector_backends_report_what_they_need(tmp_path):
     from deploy.detect import make_detector
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
