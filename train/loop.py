@@ -92,6 +92,21 @@ def _kvstore(args):
     return args.kvstore, 0, 1
 
 
+def _plain_layout(params):
+    """Give each parameter fresh arrays in MXNet's plain layout (same values, new gradients).
+
+    A distributed kvstore starts by pushing the weights, read as plain arrays, from an engine operation that
+    has nowhere to report a failure.  An inference forward (the warm-up) lets MXNet's CPU convolution turn
+    its weights into its own layout in place, asynchronously, and a training forward turns them back only
+    if it runs after that; when it did not, a weight never reached the server and the server aborted at the
+    first pull ("Check failed: !stored.is_none(): init 15 first").  Copies are always plain."""
+    import mxnet as mx
+    mx.nd.waitall()
+    for p in params:
+        p.reset_ctx(p.list_ctx())
+    mx.nd.waitall()
+
+
 def predict(net, loader, ctx):
     """Run ``net`` over ``loader``; returns (list of output arrays, labels array)."""
     import mxnet as mx
@@ -184,7 +199,6 @@ class _Run:
     def __init__(self, task, args):
         self.task, self.args = task, args
         self.kv, self.rank, self.workers = _kvstore(args)
-        self.kv_pending = not isinstance(self.kv, str)  # a distributed kvstore not yet holding the weights
         if self.rank == 0:
             claim_run_dir(args)
         setup_logging(args.out, "train.log" if self.rank == 0 else "train-worker%d.log" % self.rank)
@@ -273,6 +287,8 @@ class _Run:
         if a.optimizer in ("sgd", "nag"):
             opt["momentum"] = a.momentum
         trainable = {k: v for k, v in net.collect_params().items() if v.grad_req != "null"}
+        if not isinstance(self.kv, str):
+            _plain_layout(trainable.values())
         trainer = gluon.Trainer(trainable, a.optimizer, opt, kvstore=self.kv)
         states = os.path.join(a.out, "last.states")
         if self.resumed and os.path.exists(states):
@@ -281,7 +297,6 @@ class _Run:
 
     def one_epoch(self, net, trainer, epoch):
         """Train one epoch and validate; the epoch's metrics row."""
-        import mxnet as mx
         from mxnet import autograd, gluon
         a, task, ctx = self.args, self.task, self.ctx
         t0 = tic = time.time()
@@ -305,14 +320,6 @@ class _Run:
                     parts.append(loss if isinstance(loss, dict) else {"": loss})
                 losses = [sum(p.values()) for p in parts]
             autograd.backward(losses)
-            if self.kv_pending:
-                # The first step puts the weights on the parameter servers, reading them as plain arrays.
-                # MXNet's CPU convolution left them in its own layout at the warm-up (an inference
-                # forward) and turns them back only as this forward runs, asynchronously: pushed before
-                # that, a weight fails to reach the server and the server aborts when a worker pulls it
-                # ("Check failed: !stored.is_none(): init 15 first"). Wait for the forward to finish.
-                mx.nd.waitall()
-                self.kv_pending = False
             trainer.step(data.shape[0] * self.workers)  # dist kvstores sum the workers' gradients
             for p in parts:
                 for name, value in p.items():
