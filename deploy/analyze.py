@@ -52,6 +52,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from deploy.gazecal import Calibration, Screen, direction  # noqa: E402
 from deploy.predictor import add_backend_args, backend_kwargs  # noqa: E402
 from recordio import devices, gazeviews, geometry, imagefile  # noqa: E402
 
@@ -172,8 +173,6 @@ class Analyzer:
         self.detectors, self.detectors_used = {}, {}
         for kind in self.detector_names:  # a detector that cannot load fails now, not at the first video
             self.detector(kind)
-        self.detectors_used = {}
-        self.args = args
         self.assumed_camera = args.focal is None or args.center is None
         self.gaze = None
         if args.gaze:
@@ -188,7 +187,6 @@ class Analyzer:
                 raise SystemExit("error: --gaze %s with --landmarks %s: %s" % (args.gaze, model, e))
         elif args.calibration or args.screen:
             raise SystemExit("error: --calibration and --screen act on gaze: give a gaze model with --gaze")
-        from deploy.gazecal import Calibration, Screen
         self.calibration = Calibration.load(args.calibration) if args.calibration else None
         self.screen = Screen.load(args.screen) if args.screen else None
 
@@ -206,11 +204,11 @@ class Analyzer:
             a = self.args
             self.detectors[name] = make_detector(name, yunet=a.yunet, mxnet=a.mxnet_detector or SHIPPED_DETECTOR,
                                                  labels=a.boxes, label_format=a.format)
-        self.detectors_used[kind] = name
         return self.detectors[name]
 
     def detect(self, image, source=None, kind="photos"):
         det = self.detector(kind)
+        self.detectors_used[kind] = self.detector_names[kind]
         if self.detector_names[kind] == "boxes":
             det.for_photo(source)
         return det.detect(image)
@@ -289,7 +287,7 @@ class Analyzer:
         if pose_rt is not None and "points" in face:
             R, t = pose_rt
             h, w = image.shape[:2]
-            K = geometry.camera_matrix(w, h, *self.camera(w, h))
+            K = self.camera_K(w, h)
             origin = np.mean(face["points"], axis=0)
             base = geometry.project(t, K)
             for axis, colour in ((np.array([1.0, 0, 0]), (0, 0, 255)), (np.array([0, 1.0, 0]), (0, 255, 0)),
@@ -377,7 +375,6 @@ class _VideoOut:
     windows need the frames after it, so frames wait ``delay`` frames), smoothing of gaze, drawing."""
 
     def __init__(self, an, label, results, out_dir, name, fps):
-        from deploy.track import OneEuroFilter
         self.an, self.label, self.results, self.fps = an, label, results, fps
         self.path = None if not out_dir else os.path.join(
             out_dir, (name or os.path.splitext(os.path.basename(str(label)))[0]) + ".mp4")
@@ -386,6 +383,7 @@ class _VideoOut:
         self.pending = collections.deque()
         self.history = {}  # track id -> {frame index: (views, View)}
         self.filters = {}
+        from deploy.track import OneEuroFilter
         self.new_filter = None if an.args.no_smooth else (
             lambda: OneEuroFilter(an.args.gaze_min_cutoff, an.args.gaze_beta))
         self.running = True
@@ -432,10 +430,7 @@ class _VideoOut:
             for (face, _, _, tid), a in zip(faces, answers):
                 if a is None or self.new_filter is None:
                     continue
-                g = self.filters.setdefault(tid, self.new_filter())(a["vector"], t)
-                g /= np.linalg.norm(g)
-                pitch, yaw = np.degrees(geometry.vector_to_pitchyaw(g))
-                a.update(vector=np.round(g, 5).tolist(), pitch=round(float(pitch), 2), yaw=round(float(yaw), 2))
+                a.update(direction(self.filters.setdefault(tid, self.new_filter())(a["vector"], t)))
         canvas = frame.copy() if self.path or an.args.show else None
         for face, _, rt, _ in faces:
             an.place_gaze(face, rt)
@@ -468,8 +463,8 @@ def analyze_video(an, source, results, out_dir, summary, name=None):
                     "jump": an.args.jump} if an.args.filter == "kalman"
                    else {"filter": "one_euro", "min_cutoff": an.args.min_cutoff, "beta": an.args.beta}),
         "pose": {"min_cutoff": an.args.pose_min_cutoff, "beta": an.args.pose_beta}}
-    tracker = Tracker(lambda image: an.detect(image, kind="video"), an.args.detect_every, 0.0 if an.args.keep_nonfaces else an.args.face_threshold,
-                      an.args.refresh_score, smooth)
+    tracker = Tracker(lambda image: an.detect(image, kind="video"), an.args.detect_every,
+                      0.0 if an.args.keep_nonfaces else an.args.face_threshold, an.args.refresh_score, smooth)
     out = _VideoOut(an, label, results, out_dir, name, fps)
     frame_index, faces_found, bad_run = -1, 0, 0
     bar = tqdm(total=total or None, desc=os.path.basename(str(label)), unit="frame", mininterval=0.5)

@@ -12,6 +12,7 @@ yaw > 0 looks towards the image's left (the person's right).
 """
 import numpy as np
 
+from deploy.gazecal import direction
 from recordio import gazeviews, geometry
 from recordio.schema import GAZE_DATASETS, gaze_dataset, gaze_point_indices
 
@@ -107,24 +108,18 @@ class GazeModel:
         vectors = ds.output_vectors(outputs)
         out = []
         for k, v in enumerate(views):
-            g = _unit(v.to_camera(vectors[k]))
-            pitch, yaw = np.degrees(geometry.vector_to_pitchyaw(g))
-            a = {"vector": np.round(g, 5).tolist(), "pitch": round(float(pitch), 2), "yaw": round(float(yaw), 2)}
+            a = direction(v.to_camera(vectors[k]))
             if ds.sigma:
                 a["sigma"] = round(float(np.degrees(np.mean(outputs[ds.gaze_output][k, 2:3]))), 2)
             for name, index in ds.parts:
                 angles = np.asarray(outputs[index][k, :2], np.float64)
                 if name == "head":
-                    h = _unit(v.to_camera(ds.to_vector(angles[None])[0]))
+                    h = geometry.unit(v.to_camera(ds.to_vector(angles[None])[0]))
                     a["head_vector"] = np.round(h, 5).tolist()
                 elif name == "eye":
                     a["eye_in_head"] = {"lo": round(float(angles[0]), 2), "la": round(float(angles[1]), 2)}
             out.append(a)
         return out
-
-
-def _unit(v):
-    return np.asarray(v, np.float64) / np.linalg.norm(v)
 
 
 def eye_centres(R, t):

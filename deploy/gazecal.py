@@ -29,11 +29,6 @@ from recordio import geometry
 AFFINE_MIN = 6  # targets needed for the full affine correction; fewer fit an offset
 
 
-def _unit(v):
-    v = np.asarray(v, np.float64)
-    return v / np.linalg.norm(v, axis=-1, keepdims=True)
-
-
 def angles_of(vectors):
     """(pitch, yaw) in degrees (..., 2) of camera-frame unit vectors."""
     return np.degrees(geometry.vector_to_pitchyaw(np.asarray(vectors, np.float64)))
@@ -47,8 +42,15 @@ def vector_of(angles):
 
 def angular_error(a, b):
     """Degrees between gaze directions given as (pitch, yaw) in degrees (..., 2)."""
-    cos = np.sum(vector_of(a) * vector_of(b), axis=-1)
-    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+    return geometry.angular_error_deg(vector_of(a), vector_of(b))
+
+
+def direction(g):
+    """The answer fields of a camera-frame gaze direction ``g`` (3,): ``vector`` (unit, 5 decimals),
+    ``pitch`` and ``yaw`` in degrees (2 decimals)."""
+    g = geometry.unit(g)
+    pitch, yaw = angles_of(g)
+    return {"vector": np.round(g, 5).tolist(), "pitch": round(float(pitch), 2), "yaw": round(float(yaw), 2)}
 
 
 class Calibration:
@@ -89,10 +91,7 @@ class Calibration:
         """Correct an answer of GazeModel.answers in place: ``vector``, ``pitch``, ``yaw``; the model's own
         direction stays as ``uncalibrated``."""
         raw = np.asarray(answer["vector"], np.float64)
-        pitch, yaw = self(angles_of(raw))
-        g = vector_of([pitch, yaw])
-        answer.update(uncalibrated=np.round(raw, 5).tolist(), vector=np.round(g, 5).tolist(),
-                      pitch=round(float(pitch), 2), yaw=round(float(yaw), 2))
+        answer.update(direction(vector_of(self(angles_of(raw)))), uncalibrated=np.round(raw, 5).tolist())
         return answer
 
     def save(self, path):
@@ -152,7 +151,7 @@ class Screen:
     def look(self, origin, vector):
         """Where the ray from ``origin`` (mm, camera frame) along ``vector`` meets the screen plane:
         {"mm": [x, y], "px": [x, y], "on_screen": bool}, or None when it runs parallel or away."""
-        o, g = np.asarray(origin, np.float64), _unit(vector)
+        o, g = np.asarray(origin, np.float64), geometry.unit(vector)
         normal = self.R[:, 2]
         along = float(normal @ g)
         if abs(along) < 1e-9:
@@ -167,4 +166,4 @@ class Screen:
 
     def target_angles(self, origin, px):
         """(pitch, yaw) degrees of the direction from ``origin`` (mm) to screen pixel ``px``."""
-        return angles_of(_unit(self.to_camera(px) - np.asarray(origin, np.float64)))
+        return angles_of(geometry.unit(self.to_camera(px) - np.asarray(origin, np.float64)))

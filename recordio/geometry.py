@@ -243,7 +243,7 @@ def mc4_to_vector(lo, la):
 
 def vector_to_mc4(g):
     """Unit vectors (..., 3) to MC4 (lo, la) in degrees, shape (..., 2)."""
-    g = _unit(g)
+    g = unit(g)
     lo = np.degrees(np.arctan2(-g[..., 0], -g[..., 2]))
     la = np.degrees(np.arcsin(np.clip(g[..., 1], -1.0, 1.0)))
     return np.stack([lo, la], -1)
@@ -280,7 +280,7 @@ def pitchyaw_to_vector(pitch, yaw):
 
 def vector_to_pitchyaw(g):
     """Unit vectors (..., 3) to MPIIFaceGaze (pitch, yaw) in radians, (..., 2)."""
-    g = _unit(g)
+    g = unit(g)
     pitch = np.arcsin(np.clip(-g[..., 1], -1.0, 1.0))
     yaw = np.arctan2(-g[..., 0], -g[..., 2])
     return np.stack([pitch, yaw], -1)
@@ -288,12 +288,12 @@ def vector_to_pitchyaw(g):
 
 def gaze360_to_vector(v):
     """Gaze360 eye-frame vectors (..., 3) to unit vectors in our camera frame."""
-    return _unit(np.asarray(v, dtype=np.float64) * [-1.0, -1.0, 1.0])
+    return unit(np.asarray(v, dtype=np.float64) * [-1.0, -1.0, 1.0])
 
 
 def vector_to_gaze360(g):
     """Our camera-frame vectors (..., 3) to Gaze360 eye-frame unit vectors."""
-    return _unit(np.asarray(g, dtype=np.float64) * [-1.0, -1.0, 1.0])
+    return unit(np.asarray(g, dtype=np.float64) * [-1.0, -1.0, 1.0])
 
 
 def yawpitch_to_vector(yaw, pitch):
@@ -316,11 +316,12 @@ def flip_vector(g):
 
 def angular_error_deg(a, b):
     """Angle in degrees between direction vectors (..., 3)."""
-    dot = np.sum(_unit(a) * _unit(b), axis=-1)
+    dot = np.sum(unit(a) * unit(b), axis=-1)
     return np.degrees(np.arccos(np.clip(dot, -1.0, 1.0)))
 
 
-def _unit(v):
+def unit(v):
+    """Unit vectors along the last axis (a zero vector stays zero)."""
     v = np.asarray(v, dtype=np.float64)
     return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)
 
