@@ -6,10 +6,10 @@ frames per second with the detector on every frame against tracking.
 Renders N videos (640 x 480, 25 fps, one or two faces moving slowly with still stretches; ``make_synthetic.py
 video``) and runs deploy/analyze.py on them four ways: tracking without smoothing, tracking with the
 Kalman filter (analyze.py's default) and with the One-Euro filter, and the detector on every frame without
-smoothing (for speed).  Per way: NME of the 21
-points against the rendered truth (course convention), the share of true faces answered, and the normalised
-mean jitter of LDEQ (Micaelli et al., CVPR 2023): the frame-to-frame change of each point's error, divided by
-the inter-ocular distance, root mean square over points and consecutive frames.  Goal: smoothing at most half
+smoothing (for speed).  Per way: NME of the 21 points against the rendered truth (course convention), the
+share of true faces answered, and the normalised mean jitter of LDEQ (Micaelli et al., CVPR 2023): the
+frame-to-frame change of each point's error, divided by the inter-ocular distance, root mean square over
+points and consecutive frames.  Goal: smoothing at most half
 the raw jitter, NME no more than 5% worse.
 """
 import argparse

@@ -287,7 +287,7 @@ class _Run:
         if a.optimizer in ("sgd", "nag"):
             opt["momentum"] = a.momentum
         trainable = {k: v for k, v in net.collect_params().items() if v.grad_req != "null"}
-        if not isinstance(self.kv, str):
+        if a.kvstore.startswith("dist"):
             _plain_layout(trainable.values())
         trainer = gluon.Trainer(trainable, a.optimizer, opt, kvstore=self.kv)
         states = os.path.join(a.out, "last.states")
