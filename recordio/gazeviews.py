@@ -21,7 +21,7 @@ and, for MC4, its eye corners in the image.
 import numpy as np
 
 from . import face3d, geometry
-from .schema import GAZE_POINTS
+from .schema import GAZE_POINTS, tiles_size
 
 
 def _interp():
@@ -37,8 +37,7 @@ def model_points(R, t, points3d=None):
 
 def centre_of(R, t, points3d=None):
     """The face centre (camera frame, mm) of the head at ``(R, t)``."""
-    p = face3d.MEAN_FACE_98 if points3d is None else np.asarray(points3d, dtype=np.float64)
-    return geometry.face_centre(model_points(R, t, p[list(GAZE_POINTS)]))
+    return geometry.face_centre(model_points(R, t, points3d)[list(GAZE_POINTS)])
 
 
 EYE_MOUTH_MM = float(np.linalg.norm(face3d.MEAN_FACE_98[[76, 82]].mean(0) - face3d.MEAN_FACE_98[[60, 72]].mean(0)))
@@ -143,7 +142,6 @@ def tile(images, tiles, channels=3):
     """Paste ``images`` ({name: image}) into one canvas by the tile grid (``schema``'s tiles), each resized
     to its tile (area interpolation when shrinking)."""
     import cv2
-    from .schema import tiles_size
     w, h = tiles_size(tiles)
     canvas = np.zeros((h, w, channels) if channels == 3 else (h, w), np.uint8)
     for t in tiles:

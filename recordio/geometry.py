@@ -195,11 +195,9 @@ def look_at_rotation(target, x_axis=(1.0, 0.0, 0.0)):
     """``R_view`` of a virtual camera looking at ``target`` (3,): forward = target / |target|, down =
     forward x ``x_axis``, right = down x forward (Zhang, Sugano and Bulling, ETRA 2018, with ``x_axis`` the
     head's x axis; the camera's own x axis keeps the image upright)."""
-    forward = np.asarray(target, dtype=np.float64) / np.linalg.norm(target)
-    down = np.cross(forward, np.asarray(x_axis, dtype=np.float64))
-    down /= np.linalg.norm(down)
-    right = np.cross(down, forward)
-    return np.stack([right / np.linalg.norm(right), down, forward])
+    forward = unit(target)
+    down = unit(np.cross(forward, np.asarray(x_axis, dtype=np.float64)))
+    return np.stack([unit(np.cross(down, forward)), down, forward])
 
 
 def view_homography(K, R_view, focal, width, height):
