@@ -32,6 +32,7 @@ use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from bench.common import nearest_face, video_truth  # noqa: E402
 from recordio import geometry  # noqa: E402
 
 PHOTO = (640, 480)
@@ -105,19 +106,13 @@ def photo_errors(results, truth):
 
 def video_errors(results, truth_dir):
     """Angular errors of every answered face in the rendered videos (matched by the points' centre)."""
-    truth = {}
-    for name in os.listdir(truth_dir):
-        if name.endswith(".jsonl") and name.startswith("video_"):
-            for line in open(os.path.join(truth_dir, name)):
-                t = json.loads(line)
-                truth.setdefault((name[:-6] + ".mp4", t["frame"]), []).append(t)
+    truth = video_truth(truth_dir)
     errs = []
     for r in results:
         frame = truth.get((os.path.basename(r["source"]), r["frame"]), [])
         if not frame or not r.get("gaze"):
             continue
-        dist = [np.linalg.norm(np.mean(r["points"], 0) - np.mean(t["points"], 0)) for t in frame]
-        k = int(np.argmin(dist))
+        k, _ = nearest_face(r["points"], frame, "points")
         errs.append(float(geometry.angular_error_deg(np.array(r["gaze"]["vector"]), frame[k]["gaze_vector"])))
     return np.array(errs)
 

@@ -26,6 +26,7 @@ use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 
 import numpy as np  # noqa: E402
 
+from bench.common import nearest_face, video_truth  # noqa: E402
 from recordio import metrics  # noqa: E402
 from recordio.schema import COURSE21  # noqa: E402
 
@@ -49,15 +50,14 @@ def match(results, truth):
     points' centre is nearest its own (within a face width)."""
     out = {}
     for r in results:
-        frame = truth.get((r["source"], r["frame"]), [])
-        pred = np.array(r["points"])
+        key = (os.path.basename(r["source"]), r["frame"])
+        frame = truth.get(key, [])
         if not frame:
             continue
-        dist = [np.linalg.norm(pred.mean(0) - np.array(t["points21"]).mean(0)) for t in frame]
-        k = int(np.argmin(dist))
+        k, dist = nearest_face(r["points"], frame, "points21")
         width = np.ptp(np.array(frame[k]["points21"])[:, 0])
-        if dist[k] < max(width, 1.0):
-            out[(r["source"], r["frame"], frame[k]["face"])] = pred
+        if dist < max(width, 1.0):
+            out[key + (frame[k]["face"],)] = np.array(r["points"])
     return out
 
 
@@ -94,11 +94,7 @@ def main(argv=None):
         if not os.path.exists(os.path.join(videos, "ground_truth.jsonl")):
             write_video(videos, args.videos, seed=5, frames=args.frames)
         names = sorted(f for f in os.listdir(videos) if f.endswith(".mp4"))
-        truth = {}
-        for name in names:
-            for line in open(os.path.join(videos, name[:-4] + ".jsonl")):
-                t = json.loads(line)
-                truth.setdefault((os.path.join(videos, name), t["frame"]), []).append(t)
+        truth = video_truth(videos)
         common = [os.path.join(videos, n) for n in names] + (["--landmarks", args.landmarks] if args.landmarks else [])
         common += ["--detector", args.detector] if args.detector else []
         ways = {"tracking, raw": ["--no_smooth"], "tracking, Kalman": ["--filter", "kalman"] + args.smooth.split(),
