@@ -114,3 +114,49 @@ def test_analyze_reports_the_backend_auto_chose(tmp_path):
     assert summary["backend"] in ("mxnet", "mkldnn", "onnxruntime")
     assert summary["backend_timings_ms"][summary["backend"]] == min(
         v for v in summary["backend_timings_ms"].values() if not isinstance(v, str))
+
+
+def _member(out, seed, size=None):
+    import mxnet as mx
+    from train.export import export_network
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    mx.random.seed(seed)
+    net = get_model("course_stage3", **({"input_size": size} if size else {}))
+    net.initialize(mx.init.Xavier(magnitude=2.0))
+    d = model_defaults("course_stage3")
+    shape = (1, d["input_channels"], size or d["input_size"], size or d["input_size"])
+    net(mx.nd.zeros(shape))
+    meta = {"task": "landmarks", "schema": "course21", "model": "course_stage3", "crop": {"expand": 0.25},
+            "input": {"name": "data", "shape": list(shape)}, "metrics": {"nme": 0.1 * seed},
+            "outputs": [{"name": "landmarks"}, {"name": "face_prob"}]}
+    return export_network(net, meta, out), shape
+
+
+def test_an_ensemble_export_answers_the_mean_of_its_members_in_mxnet_and_onnx(tmp_path):
+    import onnxruntime as ort
+    from deploy.predictor import Predictor
+    from train.export import export_ensemble
+    (a, shape), (b, _) = _member(str(tmp_path / "a" / "model"), 1), _member(str(tmp_path / "b" / "model"), 2)
+    ens = export_ensemble([a, b], str(tmp_path / "ens" / "model"), onnx=True)
+    x = np.random.default_rng(3).uniform(0, 255, (4,) + shape[1:]).astype(np.float32)
+    outs = [Predictor(p).raw(x) for p in (a, b, ens)]
+    # the members differ, so the mean is a real test
+    assert np.abs(outs[0][0] - outs[1][0]).max() > 0.1 * np.abs(outs[0][0]).max()
+    for k in range(2):
+        want = 0.5 * (outs[0][k] + outs[1][k])
+        assert np.abs(outs[2][k] - want).max() <= 1e-5 * np.abs(want).max()
+    session = ort.InferenceSession(ens + ".onnx", providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})
+    for g, w in zip(got, outs[2]):
+        assert np.abs(g - w).max() <= PARITY * max(np.abs(w).max(), 1e-12)
+    meta = json.load(open(ens + "-meta.json"))
+    assert [m["metrics"]["nme"] for m in meta["ensemble"]] == [0.1, 0.2] and "metrics" not in meta
+    assert meta["model"].startswith("ensemble of 2")
+
+
+def test_an_ensemble_of_exports_that_take_different_inputs_is_refused_by_name(tmp_path):
+    from train.export import export_ensemble
+    a, _ = _member(str(tmp_path / "a" / "model"), 1)
+    b, _ = _member(str(tmp_path / "b" / "model"), 2, size=64)
+    with pytest.raises(ValueError, match="b/model differ in input"):
+        export_ensemble([a, b], str(tmp_path / "ens" / "model"))

@@ -7,6 +7,12 @@ training-only branches are dropped) and the network's own normalisation, so
 
     python train/export.py RUN_DIR [--params RUN_DIR/last.params] [--onnx]
 
+An ensemble (``export_ensemble``): several exports of one task, schema, input and outputs become one export
+whose every output is the members' mean (each member's weights renamed ``m0_``, ``m1_``, ... under one input),
+so everything that loads an export (``deploy/``, ONNX) runs the ensemble as it runs one network:
+
+    python train/export.py --ensemble RUN_A/model RUN_B/model --out DIR/model [--onnx]
+
 ONNX (``export_onnx``): MXNet's converter (``mxnet.onnx``) at opset 13 with a dynamic batch dimension, then
 three repairs of what it gets wrong or leaves for ONNX Runtime to trip on, each checked by the parity test
 (``tests/test_onnx.py``):
@@ -144,12 +150,84 @@ def export_run(task, args, net, run_dir, metrics=None, params=None, onnx=False):
     return prefix
 
 
+ENSEMBLE_SAME = ("task", "schema", "input", "crop")  # what the members of an ensemble must share
+
+
+def export_ensemble(prefixes, out_prefix, onnx=False):
+    """One export ``out_prefix`` whose outputs are the means of the exports ``prefixes``' outputs.
+
+    The members must share task, schema, input, crop recipe and output names (a ValueError names the first
+    difference); ``-meta.json`` is the first member's with ``ensemble`` listing every member's model, export
+    and validation metrics (``metrics`` is dropped: no single epoch's validation describes the mean).
+    """
+    import mxnet as mx
+    if len(prefixes) < 2:
+        raise ValueError("an ensemble needs at least two exports, got %d" % len(prefixes))
+    metas = []
+    for p in prefixes:
+        with open(p + "-meta.json") as f:
+            metas.append(json.load(f))
+    for p, m in zip(prefixes[1:], metas[1:]):
+        for key in ENSEMBLE_SAME:
+            if m.get(key) != metas[0].get(key):
+                raise ValueError("%s and %s differ in %s: %r vs %r" % (prefixes[0], p, key, metas[0].get(key),
+                                                                       m.get(key)))
+        names = [o["name"] for o in m["outputs"]]
+        if names != [o["name"] for o in metas[0]["outputs"]]:
+            raise ValueError("%s and %s have different outputs: %s" % (prefixes[0], p, names))
+    name = metas[0]["input"]["name"]
+    data = mx.sym.var(name)
+    members, params = [], {}
+    for k, p in enumerate(prefixes):
+        with open(p + "-symbol.json") as f:
+            graph = json.load(f)
+        for node in graph["nodes"]:
+            if node["name"] != name:
+                node["name"] = "m%d_%s" % (k, node["name"])
+        members.append(mx.sym.load_json(json.dumps(graph))(**{name: data}))
+        for key, value in mx.nd.load(p + "-0000.params").items():
+            kind, param = key.split(":", 1)
+            params["%s:m%d_%s" % (kind, k, param)] = value
+    outputs = []
+    for i in range(len(metas[0]["outputs"])):
+        total = members[0][i]
+        for m in members[1:]:
+            total = total + m[i]
+        outputs.append(total * (1.0 / len(members)))
+    os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
+    mx.sym.Group(outputs).save(out_prefix + "-symbol.json")
+    mx.nd.save(out_prefix + "-0000.params", params)
+    meta = dict(metas[0])
+    meta.pop("metrics", None)
+    meta.pop("onnx", None)
+    meta["model"] = "ensemble of %d: %s" % (len(prefixes), ", ".join(m.get("model", "?") for m in metas))
+    meta["ensemble"] = [{"export": os.path.abspath(p), "model": m.get("model"), "metrics": m.get("metrics")}
+                        for p, m in zip(prefixes, metas)]
+    with open(out_prefix + "-meta.json", "w") as f:
+        json.dump(meta, f, indent=1)
+    if onnx:
+        export_onnx(out_prefix)
+    return out_prefix
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Export a run's network for deploy/")
-    ap.add_argument("run_dir")
+    ap = argparse.ArgumentParser(description="Export a run's network for deploy/, or several exports as one "
+                                             "ensemble")
+    ap.add_argument("run_dir", nargs="?")
     ap.add_argument("--params", help="default: RUN_DIR/best.params")
     ap.add_argument("--onnx", action="store_true", help="also write RUN_DIR/model.onnx (parity in model-meta.json)")
+    ap.add_argument("--ensemble", nargs="+", metavar="PREFIX", help="exports (RUN/model) to average into one")
+    ap.add_argument("--out", help="--ensemble: the new export's prefix, e.g. DIR/model")
     a = ap.parse_args(argv)
+    if a.ensemble:
+        if a.run_dir or not a.out:
+            ap.error("--ensemble takes export prefixes and --out, not RUN_DIR")
+        try:
+            return export_ensemble(a.ensemble, a.out, onnx=a.onnx)
+        except (ValueError, FileNotFoundError) as e:
+            raise SystemExit("error: %s" % e)
+    if not a.run_dir:
+        ap.error("RUN_DIR is required (or --ensemble ... --out)")
     import mxnet as mx
     from train.task import make_task, read_run_args, warm_up
     args = read_run_args(a.run_dir)
