@@ -10,8 +10,8 @@ from recordio import labelfiles
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _recipe(name, data, out):
-    env = dict(os.environ, QUICK="1", PYTHON=sys.executable, GPU_IDS="")
+def _recipe(name, data, out, env=None):
+    env = dict(env or os.environ, QUICK="1", PYTHON=sys.executable, GPU_IDS="")
     done = subprocess.run(["bash", os.path.join(ROOT, "train", "recipes", name), str(data), str(out)], env=env,
                           capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -29,6 +29,25 @@ def test_wflw_recipe_scores_the_test_set_and_its_six_subsets(tmp_path):
         assert "| %s |" % name in printed
     meta = json.load(open(tmp_path / "out" / "rec" / "val.meta.json"))
     assert meta["split"]["by"] == "photo" and meta["counts"]["written"] > 0
+
+
+def test_course21_best_recipe_ensembles_its_members_and_prints_course21s_tables(tmp_path):
+    from tools.synth.formats import write_course21
+    write_course21(str(tmp_path / "C"), 50, seed=5)
+    env = dict(os.environ, MEMBERS="2", SYNTH_QUICK="12")
+    printed = _recipe("course21_best.sh", tmp_path / "C" / "I", tmp_path / "out", env)
+    out = tmp_path / "out"
+    meta = json.load(open(out / "model-meta.json"))
+    assert [m["export"] for m in meta["ensemble"]] == [str(out / ("member%d" % k) / "run" / "model") for k in (0, 1)]
+    assert os.path.exists(out / "model.onnx") and max(meta["onnx"]["parity"].values()) < 1e-4
+    # the members are different runs: their own rendered faces and training draws
+    labels = [open(out / ("member%d" % k) / "synth" / "I" / "label.txt").read() for k in (0, 1)]
+    assert labels[0] != labels[1]
+    for name in ("score", "score_all", "score_noflip"):
+        assert json.load(open(out / name / "summary.json"))["faces"] > 0
+    # the tables course21.sh prints (each member printed its own), then the ensemble's with its members'
+    assert printed.count("by pose, roll and face size") == 2 + 2
+    assert "| pose frontal |" in printed and "course21_best recipe done" in printed
 
 
 def test_mc4_recipe_writes_a_submission_named_as_the_test_set(tmp_path):
