@@ -48,6 +48,12 @@ def test_course21_best_recipe_ensembles_its_members_and_prints_course21s_tables(
     # the tables course21.sh prints (each member printed its own), then the ensemble's with its members'
     assert printed.count("by pose, roll and face size") == 2 + 2
     assert "| pose frontal |" in printed and "course21_best recipe done" in printed
+    prov = json.load(open(out / "provenance.json"))
+    assert prov["recipe"].startswith("train/recipes/course21_best.sh") and "MEMBERS=2" in prov["recipe"]
+    assert len(prov["members"]) == 2 and prov["commit"]
+    score_all = json.load(open(out / "score_all" / "summary.json"))
+    assert prov["scores_flip_averaged_every_face"]["nme"] == score_all["nme"]
+    assert prov["breakdown_flip_averaged_every_face"] == score_all["breakdown"]
 
 
 def test_mc4_recipe_writes_a_submission_named_as_the_test_set(tmp_path):

@@ -6,7 +6,8 @@
 #    augmentation; the same photo split), in OUT_DIR/member<k>; each member's epoch is picked on the val photos;
 # 2. the members' exports averaged into one export (train/export.py --ensemble, with its ONNX file): OUT_DIR/model;
 # 3. the ensemble scored on the test photos as course21.sh scores one model (score/, score_all/, score_noflip/),
-#    the members' own scores beside it, and the per-pose, roll and face-size tables.
+#    the members' own scores beside it, and the per-pose, roll and face-size tables; OUT_DIR/provenance.json
+#    (tools/provenance.py: recipe, commit, test scores), so OUT_DIR/model* and it are what deploy/models/ ships.
 # MODEL, SYNTH, PRE_EPOCHS, EPOCHS, SYNTH_ARGS, TRAIN_ARGS and GPU_IDS pass through to every member.
 # On 2 CPU cores with the defaults: about MEMBERS x 25 minutes.  QUICK=1: a smoke run of every step.
 set -euo pipefail
@@ -32,6 +33,10 @@ $PY "$ROOT/deploy/score.py" --model "$OUT/model" --archive "$REC/test" --out "$O
 $PY "$ROOT/deploy/score.py" --model "$OUT/model" --archive "$REC/test" --out "$OUT/score_noflip" --keep_nonfaces
 $PY "$ROOT/deploy/predict.py" --model "$OUT/model" --labels "$DATA/label.txt" --format course21 \
     --out "$OUT/predictions.jsonl" --flip
+$PY "$ROOT/tools/provenance.py" "$OUT" --recipe "train/recipes/course21_best.sh $DATA OUT (MEMBERS=$MEMBERS${MODEL:+ \
+MODEL=$MODEL}${EPOCHS:+ EPOCHS=$EPOCHS}${SYNTH_ARGS:+ SYNTH_ARGS=$SYNTH_ARGS}${TRAIN_ARGS:+ TRAIN_ARGS=$TRAIN_ARGS})" \
+    --data "$DATA: training and validation photos of the split by photo (seed 0; 70/10/20), ${SYNTH:-8000} rendered \
+faces per member for pretraining; scores on the test photos nothing in training or selection saw"
 MEMBER_SCORES=()
 for ((k = 0; k < MEMBERS; k++)); do MEMBER_SCORES+=("$OUT/member$k/score_all/summary.json"); done
 echo "== the ensemble (stage 3, every face, one pass), then each member's every-face score"
