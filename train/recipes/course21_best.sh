@@ -8,21 +8,28 @@
 # 3. the ensemble scored on the test photos as course21.sh scores one model (score/, score_all/, score_noflip/),
 #    the members' own scores beside it, and the per-pose, roll and face-size tables; OUT_DIR/provenance.json
 #    (tools/provenance.py: recipe, commit, test scores), so OUT_DIR/model* and it are what deploy/models/ ships.
-# MODEL, SYNTH, PRE_EPOCHS, EPOCHS, SYNTH_ARGS, TRAIN_ARGS and GPU_IDS pass through to every member.
-# On 2 CPU cores with the defaults: about MEMBERS x 25 minutes.  QUICK=1: a smoke run of every step.
+# A member already trained and scored in OUT_DIR/member<k> is kept (a stopped run goes on where it stopped).
+# MODEL (default course_stage3_cnn_hm: the course CNN with a heatmap head read out by integral regression),
+# SYNTH, PRE_EPOCHS, EPOCHS, SYNTH_ARGS, TRAIN_ARGS and GPU_IDS pass through to every member.
+# On 2 CPU cores with the defaults: about MEMBERS x 30 minutes.  QUICK=1: a smoke run of every step.
 set -euo pipefail
 DATA=${1:?usage: $0 DATA_DIR OUT_DIR}
 OUT=${2:?usage: $0 DATA_DIR OUT_DIR}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${PYTHON:-python}
 MEMBERS=${MEMBERS:-3}
+export MODEL=${MODEL:-course_stage3_cnn_hm}
 mkdir -p "$OUT"
 START=$(date +%s)
 
 PREFIXES=()
 for ((k = 0; k < MEMBERS; k++)); do
-  echo "== member $k of $MEMBERS"
-  SEED=$k bash "$ROOT/train/recipes/course21.sh" "$DATA" "$OUT/member$k"
+  if [ -f "$OUT/member$k/run/model-meta.json" ] && [ -f "$OUT/member$k/score_all/summary.json" ]; then
+    echo "== member $k of $MEMBERS: kept as it is in $OUT/member$k (trained and scored before)"
+  else
+    echo "== member $k of $MEMBERS"
+    SEED=$k bash "$ROOT/train/recipes/course21.sh" "$DATA" "$OUT/member$k"
+  fi
   PREFIXES+=("$OUT/member$k/run/model")
 done
 $PY "$ROOT/train/export.py" --ensemble "${PREFIXES[@]}" --out "$OUT/model" --onnx
