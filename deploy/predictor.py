@@ -6,6 +6,7 @@
 """
 import json
 import os
+import re
 import warnings
 
 import numpy as np
@@ -16,7 +17,7 @@ from recordio import geometry
 BACKENDS = ("mxnet", "mkldnn", "onnxruntime", "int8", "auto")
 AUTO_REPEATS = 5  # timed calls per backend when ``auto`` picks one (after one warm-up call)
 INT8_CALIB_MODE = "naive"  # MXNet's calibration: each layer's min/max over the calibration batch
-# Layers kept in float32: the first convolution (it sees raw pixels) and the dense layers (they regress the
+# Layers kept in float32: the first convolution (it sees raw pixels; each member's in an ensemble) and the dense layers (they regress the
 # coordinates).  Quantizing them too doubled the shipped course21 model's NME on its real test faces
 # (0.0517 -> 0.1086, naive calibration); keeping them float gives 0.0518.
 INT8_FLOAT_OPS = ("FullyConnected",)
@@ -161,8 +162,13 @@ class Predictor:
         quiet.setLevel(logging.WARNING)
         with open(self.prefix + "-symbol.json") as f:
             nodes = json.load(f)["nodes"]
-        convs = [n["name"] for n in nodes if n["op"] == "Convolution"]
-        keep_float = convs[:1] + [n["name"] for n in nodes if n["op"] in INT8_FLOAT_OPS]
+        firsts = {}  # the first convolution of the network, or of each member of an ensemble export (m0_, m1_, ...)
+        for n in nodes:
+            if n["op"] == "Convolution":
+                firsts.setdefault(re.match(r"(m\d+_)?", n["name"]).group(0), n["name"])
+        keep_float = list(firsts.values()) + [n["name"] for n in nodes if n["op"] in INT8_FLOAT_OPS]
+        if any(n["name"].startswith("m0_") for n in nodes):  # an ensemble's mean of its members' outputs
+            keep_float += [n["name"] for n in nodes if n["op"] != "null" and not re.match(r"m\d+_", n["name"])]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Cannot decide type")
             return quantization.quantize_net_v2(self.net, quantized_dtype="auto", calib_mode=INT8_CALIB_MODE,
