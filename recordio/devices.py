@@ -111,3 +111,20 @@ def use_all_cores():
     """
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     os.environ.setdefault("MXNET_CPU_WORKER_NTHREADS", str(os.cpu_count() or 1))
+
+
+def plain_layout(params):
+    """Give each Gluon parameter fresh arrays in MXNet's plain layout (same values, new gradients).
+
+    MXNet's CPU (MKLDNN) convolutions turn their weights into their own layout in place, asynchronously, on an
+    inference forward, and not every reader of an array copes: a distributed kvstore's first push reads the
+    weights from an engine operation that has nowhere to report a failure (a weight never reached the server,
+    which aborted at the first pull: "Check failed: !stored.is_none(): init 15 first"), and parameters loaded
+    into a trained network before its export once came out with one transposed-convolution weight scrambled
+    (the heatmap head's upsampling: the export scored NME 0.52 where its best.params scored 0.054).  Copies
+    are always plain."""
+    import mxnet as mx
+    mx.nd.waitall()
+    for p in params:
+        p.reset_ctx(p.list_ctx())
+    mx.nd.waitall()

@@ -54,6 +54,23 @@ def test_export_gives_the_trained_networks_outputs(tmp_path, course21_archive):
     assert meta["input"]["shape"] == [1, 1, 112, 112] and meta["crop"]["expand"] == 0.25
 
 
+def test_an_export_that_differs_from_its_params_file_is_caught_naming_the_weight(tmp_path, course21_archive):
+    from train.export import check_export
+    from train.landmark_task import LandmarkTask
+    out, _ = _fit(tmp_path, "run", course21_archive, "--model", "course_stage3_cnn_hm", "--max_batches", "2")
+    args = train_landmarks.parse_args(["--train", course21_archive[0], "--out", out, "--model", "course_stage3_cnn_hm"])
+    net = LandmarkTask(args).network(args)
+    prefix = os.path.join(out, "model")
+    params = mx.nd.load(os.path.join(out, "best.params"))
+    check_export(net, os.path.join(out, "best.params"), prefix)  # the loop's export holds best.params' weights
+    upsample = [name for name, v in params.items() if v.ndim == 4 and name.startswith("head.")][0]
+    params[upsample] = params[upsample].transpose((1, 0, 2, 3))  # scrambled as MXNet once left it
+    mx.nd.save(str(tmp_path / "other.params"), params)
+    named = net._collect_params_with_prefix()[upsample].name[len(net.prefix):]
+    with pytest.raises(RuntimeError, match=r"differs from .*other.params in coursecnn\d+_%s:" % named):
+        check_export(net, str(tmp_path / "other.params"), prefix)
+
+
 def test_flip_averaging_is_mirror_symmetric(tmp_path, course21_archive):
     """Averaging with the mirrored crop: mirroring the input mirrors the answer (points swap sides)."""
     from deploy.predictor import Predictor

@@ -136,15 +136,47 @@ def _repair_onnx(model):
                 attrs["count_include_pad"].i = 0
 
 
+def check_export(net, params, prefix):
+    """Stop if the export ``prefix`` holds a weight that differs from the parameters file ``params`` it was made
+    from (``net``'s structure names the pairs; weights the export dropped are skipped)."""
+    import mxnet as mx
+    import numpy as np
+    want, got = mx.nd.load(params), mx.nd.load(prefix + "-0000.params")
+    # the export names each weight by the network's prefix at export time ("coursecnn0_"), which need not be
+    # ``net``'s (Gluon counts the networks a process builds)
+    common = os.path.commonprefix([k.split(":", 1)[1] for k in got])
+    exported = common[:common.index("_") + 1] if "_" in common else ""
+    wrong, compared = [], 0
+    for name, p in net._collect_params_with_prefix().items():
+        key = exported + p.name[len(net.prefix):]
+        key = next((k for k in ("arg:" + key, "aux:" + key) if k in got), None)
+        if key is None or name not in want:
+            continue  # a training-only weight the export dropped
+        compared += 1
+        if not np.array_equal(got[key].asnumpy(), want[name].asnumpy()):
+            wrong.append(key.split(":", 1)[1])
+    if not compared:
+        raise RuntimeError("no weight of %s-0000.params could be paired with %s: not the same network" % (prefix,
+                                                                                                       params))
+    if wrong:
+        raise RuntimeError("the export %s-0000.params differs from %s in %s: MXNet changed weights between loading "
+                           "and export; export again with python train/export.py RUN_DIR"
+                           % (prefix, params, ", ".join(wrong)))
+
+
 def export_run(task, args, net, run_dir, metrics=None, params=None, onnx=False):
     """Export ``run_dir``'s network (``params``, default its best.params) with the task's meta."""
+    from recordio.devices import plain_layout
     params = params or os.path.join(run_dir, "best.params")
     if os.path.exists(params):
+        plain_layout(net.collect_params().values())  # a trained network's arrays may be in MKLDNN's own layout
         net.load_parameters(params, ctx=net.collect_params().list_ctx())
     meta = task.export_meta(args, net)
     meta["metrics"] = metrics
     meta["params_file"] = os.path.basename(params)
     prefix = export_network(net, meta, os.path.join(run_dir, "model"))
+    if os.path.exists(params):
+        check_export(net, params, prefix)
     if onnx:
         export_onnx(prefix)
     return prefix

@@ -92,21 +92,6 @@ def _kvstore(args):
     return args.kvstore, 0, 1
 
 
-def _plain_layout(params):
-    """Give each parameter fresh arrays in MXNet's plain layout (same values, new gradients).
-
-    A distributed kvstore starts by pushing the weights, read as plain arrays, from an engine operation that
-    has nowhere to report a failure.  An inference forward (the warm-up) lets MXNet's CPU convolution turn
-    its weights into its own layout in place, asynchronously, and a training forward turns them back only
-    if it runs after that; when it did not, a weight never reached the server and the server aborted at the
-    first pull ("Check failed: !stored.is_none(): init 15 first").  Copies are always plain."""
-    import mxnet as mx
-    mx.nd.waitall()
-    for p in params:
-        p.reset_ctx(p.list_ctx())
-    mx.nd.waitall()
-
-
 def predict(net, loader, ctx):
     """Run ``net`` over ``loader``; returns (list of output arrays, labels array)."""
     import mxnet as mx
@@ -292,7 +277,7 @@ class _Run:
             opt["momentum"] = a.momentum
         trainable = {k: v for k, v in net.collect_params().items() if v.grad_req != "null"}
         if a.kvstore.startswith("dist"):
-            _plain_layout(trainable.values())
+            devices.plain_layout(trainable.values())
         trainer = gluon.Trainer(trainable, a.optimizer, opt, kvstore=self.kv)
         states = os.path.join(a.out, "last.states")
         if self.resumed and os.path.exists(states):
