@@ -148,8 +148,8 @@ def check_export(net, params, prefix):
     exported = common[:common.index("_") + 1] if "_" in common else ""
     wrong, compared = [], 0
     for name, p in net._collect_params_with_prefix().items():
-        key = exported + p.name[len(net.prefix):]
-        key = next((k for k in ("arg:" + key, "aux:" + key) if k in got), None)
+        names = (p.name, exported + p.name[len(net.prefix):]) if p.name.startswith(net.prefix) else (p.name,)
+        key = next((k for n in names for k in ("arg:" + n, "aux:" + n) if k in got), None)
         if key is None or name not in want:
             continue  # a training-only weight the export dropped
         compared += 1
