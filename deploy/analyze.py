@@ -101,7 +101,7 @@ def parse_args(argv=None):
                          "without lag) or the One-Euro filter")
     ap.add_argument("--accel", type=float, default=0.7,
                     help="Kalman: how fast the points' motion may change, face widths per s^1.5")
-    ap.add_argument("--noise", type=float, default=0.05,
+    ap.add_argument("--noise", type=float, default=0.03,
                     help="Kalman: the landmark model's frame-to-frame point error, face widths")
     ap.add_argument("--jump", type=float, default=4.0,
                     help="Kalman: points this many standard deviations off the predicted motion restart the filter")

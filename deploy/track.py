@@ -89,7 +89,7 @@ class KalmanFilter:
     # low-pass, is steadier inside the loop, so its box follows its own output.
     box_from_raw = True
 
-    def __init__(self, accel=0.7, noise=0.05, jump=4.0, speed0=0.5):
+    def __init__(self, accel=0.7, noise=0.03, jump=4.0, speed0=0.5):
         self.accel, self.noise, self.jump, self.speed0 = accel, noise, jump, speed0
         self.x = self.v = self.P = self.t = None
 
