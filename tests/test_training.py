@@ -248,12 +248,14 @@ def test_finetune_from_another_networks_checkpoint_stops_with_a_message(tmp_path
         _fit(tmp_path, "ft", course21_archive, "--max_batches", "1", "--no_export", "--finetune", path)
 
 
-def test_a_training_archive_smaller_than_one_batch_stops_naming_it(tmp_path, course21_archive):
+def test_a_training_archive_smaller_than_half_a_batch_stops_naming_it(tmp_path, course21_archive):
     from recordio.dataset import ArchiveReader
     n = len(ArchiveReader(course21_archive[0]))
-    with pytest.raises(SystemExit, match=r"train holds %d training samples.*one batch of %d.*smaller --batch_size"
-                                         % (n, n + 1)):
-        _fit(tmp_path, "big_batch", course21_archive, "--batch_size", str(n + 1), "--no_export")
+    with pytest.raises(SystemExit, match=r"train holds %d training samples.*half a batch of %d.*smaller --batch_size"
+                                         % (n, 2 * n + 1)):
+        _fit(tmp_path, "big_batch", course21_archive, "--batch_size", str(2 * n + 1), "--no_export")
+    # a batch larger than the archive is still filled from two passes (the loader rolls the rest over)
+    _fit(tmp_path, "rolled", course21_archive, "--batch_size", str(n + 1), "--no_export", "--max_batches", "1")
 
 
 def test_the_same_seed_draws_the_same_first_epoch_batches_for_any_number_of_workers(course21_archive):

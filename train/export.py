@@ -44,6 +44,15 @@ def export_network(net, meta, prefix):
     import mxnet as mx
     from symbols.common import DeployBlock
     net.collect_params().reset_ctx(mx.cpu())
+    # the weights as they are now, before any forward: an inference forward lets MXNet's CPU (MKLDNN) layers
+    # turn weights into their own layout in place, and a transposed convolution's weight was once read back
+    # from that layout scrambled into the saved file; the file gets these values instead
+    values = {}
+    for p in net.collect_params().values():
+        try:
+            values[p.name] = p.data().asnumpy()
+        except mx.gluon.parameter.DeferredInitializationError:
+            pass  # shaped by the forward below
     x = mx.nd.zeros(tuple(meta["input"]["shape"]))
     net(x)  # the whole network once: branches the export drops still finish their deferred initialisation
     deploy = DeployBlock(net, net.deploy["keep"], net.deploy["softmax"])
@@ -52,6 +61,12 @@ def export_network(net, meta, prefix):
         warnings.filterwarnings("ignore", "Parameter .* is not used by any computation")
         deploy(x)
     deploy.export(prefix, epoch=0)
+    saved = mx.nd.load(prefix + "-0000.params")
+    for key in saved:
+        name = key.split(":", 1)[1]
+        if name in values:
+            saved[key] = mx.nd.array(values[name], dtype=saved[key].dtype)
+    mx.nd.save(prefix + "-0000.params", saved)
     with open(prefix + "-meta.json", "w") as f:
         json.dump(meta, f, indent=1)
     return prefix

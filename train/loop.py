@@ -214,9 +214,9 @@ class _Run:
         self.train_ds, self.val_ds = self.task.datasets(a, self.rank, self.workers, seed=(a.seed, self.rank))
         workers = os.cpu_count() if a.num_workers is None else a.num_workers
         self.batch = a.batch_size * len(self.ctx)
-        if len(self.train_ds) < self.batch:  # the loader would never yield a whole batch
-            raise SystemExit("error: %s holds %d training samples (this worker's share), fewer than one batch of %d "
-                             "(--batch_size %d on %d devices): pass a smaller --batch_size"
+        if 2 * len(self.train_ds) < self.batch:  # a batch is filled from at most two passes (rollover)
+            raise SystemExit("error: %s holds %d training samples (this worker's share), fewer than half a batch "
+                             "of %d (--batch_size %d on %d devices): pass a smaller --batch_size"
                              % (a.train, len(self.train_ds), self.batch, a.batch_size, len(self.ctx)))
         self.train_loader = train_loader(self.train_ds, self.batch, workers, (a.seed, self.rank), self.start_epoch,
                                          self.task.sample_weights(self.train_ds))
