@@ -7,7 +7,8 @@
 # 3. finetune on the real training photos (EPOCHS), the best epoch picked on the val photos, export;
 # 4. score the test photos (never seen in training or selection) next to a mean-shape predictor: flip-averaged
 #    with stage 3's answers (score/: faces judged non-face get no points and count as failures), flip-averaged
-#    on every face's points (score_all/), one pass (score_noflip/); predict every face of DATA_DIR.
+#    on every face's points (score_all/), one pass (score_noflip/); predict every face of DATA_DIR
+#    (course21_score.sh).
 # On 2 CPU cores the whole recipe takes about 25 minutes.  GPU_IDS=0,1 trains on GPUs.
 # SEED=k: another run of the same recipe (rendered faces, initialisation, sample order and augmentation drawn
 # from k; the split stays seed 0), as course21_best.sh runs its ensemble's members.  QUICK=1: a smoke run of
@@ -45,16 +46,7 @@ fi
 $PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/val" --model "$MODEL" \
     --loss wing --lr 1e-3 --epochs "$EPOCHS" --batch_size "$BATCH" --gpu_ids "${GPU_IDS:-}" --out "$OUT/run" --overwrite \
     --log_interval 0 --seed "$SEED" "${FINETUNE[@]}" "${EXTRA[@]}" "${TRAIN_ARGS[@]}"
-# stage 3 answers as the course's does: no points for a crop it judges non-face (score/, a failure there);
-# score_all/ scores every face's points; score_noflip/ is one pass without flip averaging
-$PY "$ROOT/deploy/score.py" --model "$OUT/run/model" --archive "$OUT/rec/test" --baseline_train "$OUT/rec/train" \
-    --out "$OUT/score" --flip
-$PY "$ROOT/deploy/score.py" --model "$OUT/run/model" --archive "$OUT/rec/test" --out "$OUT/score_all" --flip \
-    --keep_nonfaces
-$PY "$ROOT/deploy/score.py" --model "$OUT/run/model" --archive "$OUT/rec/test" --out "$OUT/score_noflip" \
-    --keep_nonfaces
-$PY "$ROOT/deploy/predict.py" --model "$OUT/run/model" --labels "$DATA/label.txt" --format course21 \
-    --out "$OUT/predictions.jsonl" --flip
+bash "$ROOT/train/recipes/course21_score.sh" "$OUT/run/model" "$OUT/rec" "$DATA" "$OUT"
 $PY "$ROOT/tools/results.py" "$OUT/score/summary.json" "$OUT/score_all/summary.json" "$OUT/score_noflip/summary.json"
 $PY "$ROOT/tools/results.py" --breakdown "$OUT/score_all/summary.json"
 echo "course21 recipe done in $(( $(date +%s) - START )) s: $OUT/score/summary.json"

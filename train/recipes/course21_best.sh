@@ -5,9 +5,10 @@
 # 1. course21.sh MEMBERS times (SEED=0, 1, ...: each its own rendered faces, initialisation, sample order and
 #    augmentation; the same photo split), in OUT_DIR/member<k>; each member's epoch is picked on the val photos;
 # 2. the members' exports averaged into one export (train/export.py --ensemble, with its ONNX file): OUT_DIR/model;
-# 3. the ensemble scored on the test photos as course21.sh scores one model (score/, score_all/, score_noflip/),
-#    the members' own scores beside it, and the per-pose, roll and face-size tables; OUT_DIR/provenance.json
-#    (tools/provenance.py: recipe, commit, test scores), so OUT_DIR/model* and it are what deploy/models/ ships.
+# 3. the ensemble scored on the test photos as course21.sh scores one model (course21_score.sh: score/,
+#    score_all/, score_noflip/), the members' own scores beside it, and the per-pose, roll and face-size tables;
+#    OUT_DIR/provenance.json (tools/provenance.py: recipe, commit, test scores), so OUT_DIR/model* and it are
+#    what deploy/models/ ships.
 # A member already trained and scored in OUT_DIR/member<k> is kept (a stopped run goes on where it stopped).
 # MODEL (default course_stage3_cnn_hm: the course CNN with a heatmap head read out by integral regression),
 # SYNTH, PRE_EPOCHS, EPOCHS, SYNTH_ARGS, TRAIN_ARGS and GPU_IDS pass through to every member.
@@ -33,13 +34,7 @@ for ((k = 0; k < MEMBERS; k++)); do
   PREFIXES+=("$OUT/member$k/run/model")
 done
 $PY "$ROOT/train/export.py" --ensemble "${PREFIXES[@]}" --out "$OUT/model" --onnx
-REC="$OUT/member0/rec"
-$PY "$ROOT/deploy/score.py" --model "$OUT/model" --archive "$REC/test" --baseline_train "$REC/train" \
-    --out "$OUT/score" --flip
-$PY "$ROOT/deploy/score.py" --model "$OUT/model" --archive "$REC/test" --out "$OUT/score_all" --flip --keep_nonfaces
-$PY "$ROOT/deploy/score.py" --model "$OUT/model" --archive "$REC/test" --out "$OUT/score_noflip" --keep_nonfaces
-$PY "$ROOT/deploy/predict.py" --model "$OUT/model" --labels "$DATA/label.txt" --format course21 \
-    --out "$OUT/predictions.jsonl" --flip
+bash "$ROOT/train/recipes/course21_score.sh" "$OUT/model" "$OUT/member0/rec" "$DATA" "$OUT"
 $PY "$ROOT/tools/provenance.py" "$OUT" --recipe "train/recipes/course21_best.sh $DATA OUT (MEMBERS=$MEMBERS${MODEL:+ \
 MODEL=$MODEL}${EPOCHS:+ EPOCHS=$EPOCHS}${SYNTH_ARGS:+ SYNTH_ARGS=$SYNTH_ARGS}${TRAIN_ARGS:+ TRAIN_ARGS=$TRAIN_ARGS})" \
     --data "$DATA: training and validation photos of the split by photo (seed 0; 70/10/20), ${SYNTH:-8000} rendered \
