@@ -55,14 +55,19 @@ def test_export_gives_the_trained_networks_outputs(tmp_path, course21_archive):
 
 
 def test_an_export_that_differs_from_its_params_file_is_caught_naming_the_weight(tmp_path, course21_archive):
-    from train.export import check_export
+    from train.export import check_export, export_run
     from train.landmark_task import LandmarkTask
+    from train.task import read_run_args, warm_up
     out, _ = _fit(tmp_path, "run", course21_archive, "--model", "course_stage3_cnn_hm", "--max_batches", "2")
-    args = train_landmarks.parse_args(["--train", course21_archive[0], "--out", out, "--model", "course_stage3_cnn_hm"])
-    net = LandmarkTask(args).network(args)
-    prefix = os.path.join(out, "model")
+    # the loop checked its own export; export the run again, as train/export.py does, with a network at hand
+    args = read_run_args(out)
+    task = LandmarkTask(args)
+    net = task.network(args)
+    net.initialize(ctx=mx.cpu())
+    warm_up(net, mx.cpu(), task.input_shape)
+    prefix = export_run(task, args, net, out)
     params = mx.nd.load(os.path.join(out, "best.params"))
-    check_export(net, os.path.join(out, "best.params"), prefix)  # the loop's export holds best.params' weights
+    check_export(net, os.path.join(out, "best.params"), prefix)  # the export holds best.params' weights
     upsample = [name for name, v in params.items() if v.ndim == 4 and name.startswith("head.")][0]
     params[upsample] = params[upsample].transpose((1, 0, 2, 3))  # scrambled as MXNet once left it
     mx.nd.save(str(tmp_path / "other.params"), params)

@@ -153,18 +153,14 @@ def _repair_onnx(model):
 
 def check_export(net, params, prefix):
     """Stop if the export ``prefix`` holds a weight that differs from the parameters file ``params`` it was made
-    from (``net``'s structure names the pairs; weights the export dropped are skipped)."""
+    from.  ``net`` is the network that was exported (its structure names the pairs; weights the export dropped
+    are skipped)."""
     import mxnet as mx
     import numpy as np
     want, got = mx.nd.load(params), mx.nd.load(prefix + "-0000.params")
-    # the export names each weight by the network's prefix at export time ("coursecnn0_"), which need not be
-    # ``net``'s (Gluon counts the networks a process builds)
-    common = os.path.commonprefix([k.split(":", 1)[1] for k in got])
-    exported = common[:common.index("_") + 1] if "_" in common else ""
     wrong, compared = [], 0
     for name, p in net._collect_params_with_prefix().items():
-        names = (p.name, exported + p.name[len(net.prefix):]) if p.name.startswith(net.prefix) else (p.name,)
-        key = next((k for n in names for k in ("arg:" + n, "aux:" + n) if k in got), None)
+        key = next((k for k in ("arg:" + p.name, "aux:" + p.name) if k in got), None)
         if key is None or name not in want:
             continue  # a training-only weight the export dropped
         compared += 1
