@@ -17,10 +17,12 @@ from recordio import geometry
 BACKENDS = ("mxnet", "mkldnn", "onnxruntime", "int8", "auto")
 AUTO_REPEATS = 5  # timed calls per backend when ``auto`` picks one (after one warm-up call)
 INT8_CALIB_MODE = "naive"  # MXNet's calibration: each layer's min/max over the calibration batch
-# Layers kept in float32: the first convolution (it sees raw pixels; each member's in an ensemble) and the dense layers (they regress the
-# coordinates).  Quantizing them too doubled the shipped course21 model's NME on its real test faces
-# (0.0517 -> 0.1086, naive calibration); keeping them float gives 0.0518.
+# Layers kept in float32: the first convolution (it sees raw pixels) and the dense layers (they regress the
+# coordinates).  Quantizing them too doubled the course21 model shipped before's NME on its real test faces
+# (0.0517 -> 0.1086, naive calibration); keeping them float gave 0.0518.  In an ensemble export each
+# member's first convolution stays float, and so does the ensemble's own mean of their outputs.
 INT8_FLOAT_OPS = ("FullyConnected",)
+ENSEMBLE_MEMBER = re.compile(r"m\d+_")  # train/export.py names an ensemble member's layers m0_..., m1_...
 CALIB_SAMPLES = 128  # inputs an archive lends the int8 calibration (spread evenly over it)
 
 
@@ -82,7 +84,7 @@ class Predictor:
     backend : ``mxnet`` (the graph as exported), ``mkldnn`` (fused by MXNet's MKLDNN subgraph backend, CPU),
         ``onnxruntime`` (``prefix.onnx``, written by ``train/export.py --onnx``; CPU), ``int8`` (MXNet's
         quantization with the MKLDNN backend, calibrated on ``calib``; the first convolution and the dense
-        layers stay float32), ``auto`` (times every backend it can
+        layers stay float32, see ``INT8_FLOAT_OPS``), ``auto`` (times every backend it can
         build at ``batch_size`` and keeps the fastest: ``self.backend``, ``self.timings`` in ms per call).
     calib : (N, C, H, W) inputs the int8 backend calibrates on (``calibration_batch``).
     batch_size : the batch size ``auto`` times.
@@ -162,13 +164,17 @@ class Predictor:
         quiet.setLevel(logging.WARNING)
         with open(self.prefix + "-symbol.json") as f:
             nodes = json.load(f)["nodes"]
-        firsts = {}  # the first convolution of the network, or of each member of an ensemble export (m0_, m1_, ...)
+        def member(name):  # "m0_", "m1_", ... in an ensemble export; "" for a single network's layers
+            found = ENSEMBLE_MEMBER.match(name)
+            return found.group(0) if found else ""
+
+        firsts = {}  # the first convolution of the network, or of each ensemble member
         for n in nodes:
             if n["op"] == "Convolution":
-                firsts.setdefault(re.match(r"(m\d+_)?", n["name"]).group(0), n["name"])
+                firsts.setdefault(member(n["name"]), n["name"])
         keep_float = list(firsts.values()) + [n["name"] for n in nodes if n["op"] in INT8_FLOAT_OPS]
-        if any(n["name"].startswith("m0_") for n in nodes):  # an ensemble's mean of its members' outputs
-            keep_float += [n["name"] for n in nodes if n["op"] != "null" and not re.match(r"m\d+_", n["name"])]
+        if any(firsts):  # an ensemble: its own layers (the mean of the members' outputs)
+            keep_float += [n["name"] for n in nodes if n["op"] != "null" and not member(n["name"])]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "Cannot decide type")
             return quantization.quantize_net_v2(self.net, quantized_dtype="auto", calib_mode=INT8_CALIB_MODE,
