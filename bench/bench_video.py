@@ -9,8 +9,7 @@ Kalman filter (analyze.py's default) and with the One-Euro filter, and the detec
 smoothing (for speed).  Per way: NME of the 21 points against the rendered truth (course convention), the
 share of true faces answered, and the normalised mean jitter of LDEQ (Micaelli et al., CVPR 2023): the
 frame-to-frame change of each point's error, divided by the inter-ocular distance, root mean square over
-points and consecutive frames.  Goal: smoothing at most half
-the raw jitter, NME no more than 5% worse.
+points and consecutive frames.  Goal: smoothing at most half the raw jitter, NME no more than 5% worse.
 """
 import argparse
 import json
