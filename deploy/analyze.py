@@ -54,6 +54,7 @@ from tqdm import tqdm  # noqa: E402
 
 from deploy.gazecal import Calibration, Screen, direction  # noqa: E402
 from deploy.predictor import add_backend_args, backend_kwargs  # noqa: E402
+from deploy.track import KALMAN_ACCEL, KALMAN_JUMP, KALMAN_NOISE  # noqa: E402
 from recordio import devices, gazeviews, geometry, imagefile  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -99,11 +100,11 @@ def parse_args(argv=None):
     ap.add_argument("--filter", choices=("kalman", "one_euro"), default="kalman",
                     help="video: how points are smoothed: a constant-velocity Kalman filter (follows steady motion "
                          "without lag) or the One-Euro filter")
-    ap.add_argument("--accel", type=float, default=0.7,
+    ap.add_argument("--accel", type=float, default=KALMAN_ACCEL,
                     help="Kalman: how fast the points' motion may change, face widths per s^1.5")
-    ap.add_argument("--noise", type=float, default=0.03,
+    ap.add_argument("--noise", type=float, default=KALMAN_NOISE,
                     help="Kalman: the landmark model's frame-to-frame point error, face widths")
-    ap.add_argument("--jump", type=float, default=4.0,
+    ap.add_argument("--jump", type=float, default=KALMAN_JUMP,
                     help="Kalman: points this many standard deviations off the predicted motion restart the filter")
     ap.add_argument("--min_cutoff", type=float, default=1.0, help="One-Euro cut-off of still points, Hz")
     ap.add_argument("--beta", type=float, default=2.0,

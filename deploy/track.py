@@ -63,6 +63,11 @@ class OneEuroFilter:
         return self.x.copy()
 
 
+# The Kalman filter's defaults, analyze.py's too: set on rendered video (README): noise follows the shipped
+# model's frame-to-frame error (0.05 suited the model shipped before, 0.03 the ensemble shipped now)
+KALMAN_ACCEL, KALMAN_NOISE, KALMAN_JUMP = 0.7, 0.03, 4.0
+
+
 class KalmanFilter:
     """Constant-velocity Kalman filter of an array-valued signal sampled at irregular times.
 
@@ -89,7 +94,7 @@ class KalmanFilter:
     # low-pass, is steadier inside the loop, so its box follows its own output.
     box_from_raw = True
 
-    def __init__(self, accel=0.7, noise=0.03, jump=4.0, speed0=0.5):
+    def __init__(self, accel=KALMAN_ACCEL, noise=KALMAN_NOISE, jump=KALMAN_JUMP, speed0=0.5):
         self.accel, self.noise, self.jump, self.speed0 = accel, noise, jump, speed0
         self.x = self.v = self.P = self.t = None
 
