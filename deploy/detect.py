@@ -7,6 +7,8 @@ downloaded:
   photo and on its mirror image (the profile cascade finds faces turned one way only);
 - ``dlib``: dlib's HOG detector compiled into the dlib-bin wheel (five sub-detectors: frontal, turned left
   and right, rolled left and right);
+- ``mtcnn``: MTCNN's three-network cascade in MXNet, its trained weights read from the ``mtcnn`` wheel
+  (``deploy/mtcnn.py``);
 - ``yunet``: OpenCV's YuNet through ``cv2.FaceDetectorYN``, from the ``.onnx`` file the user passes;
 - ``mxnet``: a detector the project trains, loaded from its export (``train/train_detector.py``);
 - ``boxes``: the boxes of a label file (course21, WFLW, COCO), as ``deploy/predict.py`` takes them;
@@ -27,7 +29,7 @@ from recordio import geometry
 BOXMAPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "detectors", "boxmaps.json")
 NMS_IOU = 0.4  # boxes of one face found by several cascades or sub-detectors overlap at least this much
 UNION_IOU = 0.3  # a face one backend of a union found, another backend's box overlapping it this much is that face
-BACKENDS = ("haar", "dlib", "yunet", "mxnet", "boxes")
+BACKENDS = ("haar", "dlib", "mtcnn", "yunet", "mxnet", "boxes")
 
 
 class Detections:
@@ -237,6 +239,9 @@ def make_detector(name, yunet=None, mxnet=None, labels=None, label_format="cours
         return HaarDetector(box_map, **kwargs)
     if name == "dlib":
         return DlibDetector(box_map, **kwargs)
+    if name == "mtcnn":
+        from deploy.mtcnn import MTCNNDetector
+        return MTCNNDetector(box_map, **kwargs)
     if name == "yunet":
         return YuNetDetector(yunet, box_map, **kwargs)
     if name == "mxnet":

@@ -32,7 +32,7 @@ IDENTITY = (0.0, 0.0, 1.0, 1.0)
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("backend", choices=("haar", "dlib", "yunet", "mxnet"))
+    ap.add_argument("backend", choices=("haar", "dlib", "mtcnn", "yunet", "mxnet"))
     ap.add_argument("dirs", nargs="+", help="course folders with label.txt and the photos")
     ap.add_argument("--photos_from", help="a packed archive (e.g. the training split): fit on its photos only")
     ap.add_argument("--yunet", help="yunet: its .onnx file")

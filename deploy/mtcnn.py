@@ -1,0 +1,215 @@
+"""MTCNN (Zhang et al., "Joint Face Detection and Alignment using Multi-task Cascaded Convolutional Networks",
+IEEE SPL 2016) in MXNet Gluon, with the trained weights that ship inside the ``mtcnn`` wheel (pinned in
+requirements.txt; its own code needs TensorFlow, which is not installed: only its weight files are read,
+with joblib and lz4).  Nothing is downloaded.
+
+Three networks in a cascade: P-Net slides a 12 px window over a pyramid of the photo (each level
+``SCALE_STEP`` of the one before, down from the scale that makes ``min_face`` px faces 12 px) and proposes
+boxes; R-Net (24 px crops) and O-Net (48 px crops) re-score and refine them.  Each stage keeps the boxes
+above its threshold, applies its box regression and merges overlaps by NMS.  Input pixels RGB, (x - 127.5) /
+128; the weights' layout is TensorFlow's (kernels HWIO, dense layers reading features in width, height,
+channel order), converted here when they are loaded.
+"""
+import math
+
+import cv2
+import numpy as np
+
+from deploy.detect import Detector, nms
+
+THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability, as the paper's released detector uses
+SCALE_STEP = 0.709  # pyramid step (area halves every two levels)
+NMS_IOU = (0.5, 0.7, 0.7, 0.7)  # P-Net within a level, P-Net across levels, R-Net, O-Net (O-Net: IoU over the min)
+
+
+def _weights(name):
+    """The list of arrays the mtcnn wheel stores for ``name`` (pnet, rnet, onet), in Keras' order."""
+    import importlib.metadata
+    try:
+        import joblib
+        import lz4  # noqa: F401  (joblib reads the .lz4 files with it)
+        dist = importlib.metadata.distribution("mtcnn")  # located, not imported: its code imports TensorFlow
+    except (ImportError, importlib.metadata.PackageNotFoundError) as e:
+        raise ImportError("the mtcnn detector reads its weights from the mtcnn wheel with joblib and lz4: "
+                          "pip install -r requirements.txt -c constraints.txt (%s)" % e) from e
+    path = dist.locate_file("mtcnn/assets/weights/%s.lz4" % name)
+    if not path.is_file():
+        raise FileNotFoundError("%s is not in the installed mtcnn wheel (pinned: mtcnn==1.0.0)" % path)
+    with path.open("rb") as f:
+        return joblib.load(f)
+
+
+def _nets():
+    from mxnet import gluon
+    from mxnet.gluon import nn
+
+    class Net(gluon.HybridBlock):
+        """Convolutions with PReLU and max pooling, then either 1x1 heads (P-Net, fully convolutional) or
+        dense layers (R-Net, O-Net); outputs (box regression, face probability[, O-Net's 5 points])."""
+
+        def __init__(self, convs, dense, heads, **kw):
+            super().__init__(**kw)
+            self.dense_input = bool(dense)
+            with self.name_scope():
+                self.body = nn.HybridSequential()
+                for channels, kernel, pool in convs:
+                    self.body.add(nn.Conv2D(channels, kernel), nn.PReLU(in_channels=channels))
+                    if pool:  # TensorFlow's "same" pooling pads at the end: ceil_mode
+                        k, s, same = pool
+                        self.body.add(nn.MaxPool2D(k, s, ceil_mode=same))
+                self.fc = nn.HybridSequential()
+                for units in dense:
+                    self.fc.add(nn.Dense(units), nn.PReLU(in_channels=units))
+                self.heads = nn.HybridSequential()
+                for units in heads:
+                    self.heads.add(nn.Dense(units, flatten=False) if dense else nn.Conv2D(units, 1))
+
+        def hybrid_forward(self, F, x):
+            x = self.body(x)
+            if self.dense_input:  # Keras flattens (width, height, channels)
+                x = self.fc(F.flatten(F.transpose(x, (0, 3, 2, 1))))
+            outs = [h(x) for h in self.heads]  # box regression, [O-Net: 5 points,] face/non-face
+            return (outs[0], F.softmax(outs[-1], axis=1)) + tuple(outs[1:-1])
+
+    pnet = Net([(10, 3, (2, 2, True)), (16, 3, None), (32, 3, None)], [], [4, 2])
+    rnet = Net([(28, 3, (3, 2, True)), (48, 3, (3, 2, False)), (64, 2, None)], [128], [4, 2])
+    onet = Net([(32, 3, (3, 2, True)), (64, 3, (3, 2, False)), (64, 3, (2, 2, True)), (128, 2, None)], [256],
+               [4, 10, 2])
+    return pnet, rnet, onet
+
+
+def _load(net, arrays, size):
+    """Keras arrays (kernels HWIO, PReLU alphas (1, 1, C) or (C,), dense (in, out)) into ``net`` (its
+    parameters in the same order: each layer's kernel, bias, then its PReLU's alpha), checked shape by shape."""
+    import mxnet as mx
+    net.initialize(mx.init.Zero())
+    net(mx.nd.zeros((1, 3, size, size)))  # settles the dense layers' input widths
+    params = list(net.collect_params().values())
+    if len(params) != len(arrays):
+        raise ValueError("mtcnn weights: %d arrays for %d parameters" % (len(arrays), len(params)))
+    for p, a in zip(params, arrays):
+        a = np.asarray(a, np.float32)
+        a = {4: lambda: a.transpose(3, 2, 0, 1), 3: lambda: a.reshape(-1), 2: lambda: a.T}.get(a.ndim, lambda: a)()
+        if tuple(p.shape) != a.shape:
+            raise ValueError("mtcnn weights: %s is %s, the wheel's array %s" % (p.name, p.shape, a.shape))
+        p.set_data(mx.nd.array(a))
+    net.hybridize(static_alloc=True)
+    return net
+
+
+def square(boxes):
+    """Boxes (N, 4) made square about their centres (the longer side)."""
+    b = boxes.copy()
+    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    side = np.maximum(w, h)
+    cx, cy = b[:, 0] + 0.5 * w, b[:, 1] + 0.5 * h
+    return np.stack([cx - 0.5 * side, cy - 0.5 * side, cx + 0.5 * side, cy + 0.5 * side], 1)
+
+
+def regress(boxes, reg):
+    """Boxes (N, 4) moved by the networks' regression (N, 4): offsets of each corner in box widths/heights."""
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    return boxes + reg * np.stack([w, h, w, h], 1)
+
+
+def crops(image, boxes, size):
+    """(N, 3, size, size) float crops of ``boxes`` (outside the photo: black), normalised for the networks."""
+    h, w = image.shape[:2]
+    out = np.zeros((len(boxes), 3, size, size), np.float32)
+    for k, b in enumerate(np.round(boxes).astype(int)):
+        x1, y1, x2, y2 = b
+        if x2 <= x1 or y2 <= y1:
+            continue
+        patch = np.zeros((y2 - y1, x2 - x1, 3), np.uint8)
+        sx1, sy1, sx2, sy2 = max(x1, 0), max(y1, 0), min(x2, w), min(y2, h)
+        if sx2 > sx1 and sy2 > sy1:
+            patch[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = image[sy1:sy2, sx1:sx2]
+        out[k] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
+    return (out - 127.5) / 128.0
+
+
+def nms_min(boxes, scores, iou):
+    """Greedy NMS where overlap is the intersection over the smaller box (O-Net's last merge: a box inside a
+    larger one of the same face goes)."""
+    order = list(np.argsort(-scores))
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    keep = []
+    while order:
+        i = order.pop(0)
+        keep.append(i)
+        if not order:
+            break
+        o = np.array(order)
+        iw = np.clip(np.minimum(boxes[i, 2], boxes[o, 2]) - np.maximum(boxes[i, 0], boxes[o, 0]), 0, None)
+        ih = np.clip(np.minimum(boxes[i, 3], boxes[o, 3]) - np.maximum(boxes[i, 1], boxes[o, 1]), 0, None)
+        overlap = iw * ih / np.maximum(np.minimum(area[i], area[o]), 1e-9)
+        order = [j for j, v in zip(order, overlap) if v < iou]
+    return np.array(keep, int)
+
+
+class MTCNNDetector(Detector):
+    """MTCNN's cascade (module docstring) on the photo; scores are O-Net's face probabilities.  ``min_face``:
+    the smallest face looked for, px (smaller is slower: the pyramid starts larger)."""
+
+    name = "mtcnn"
+
+    def __init__(self, box_map=None, min_face=16, thresholds=THRESHOLDS, batch=256):
+        import mxnet as mx
+        super().__init__(box_map)
+        self.min_face, self.thresholds, self.batch = float(min_face), tuple(thresholds), batch
+        self.min_score = self.thresholds[2]
+        self.mx = mx
+        self.pnet, self.rnet, self.onet = (_load(n, _weights(k), size) for n, k, size in
+                                           zip(_nets(), ("pnet", "rnet", "onet"), (12, 24, 48)))
+
+    def _run(self, net, x):
+        outs = [[], []]
+        for i in range(0, len(x), self.batch):
+            for k, o in enumerate(net(self.mx.nd.array(x[i:i + self.batch]))[:2]):
+                outs[k].append(o.asnumpy())
+        return [np.concatenate(o) for o in outs]
+
+    def proposals(self, rgb):
+        """P-Net over the pyramid: (boxes (N, 4) after regression, made square; scores (N,))."""
+        h, w = rgb.shape[:2]
+        scale = 12.0 / self.min_face
+        found_boxes, found_scores = [], []
+        while min(h, w) * scale >= 12:
+            sh, sw = int(math.ceil(h * scale)), int(math.ceil(w * scale))
+            x = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
+            reg, prob = (o.asnumpy()[0] for o in self.pnet(self.mx.nd.array(((x - 127.5) / 128.0).transpose(2, 0, 1)[None]))[:2])
+            ys, xs = np.nonzero(prob[1] > self.thresholds[0])
+            if len(ys):
+                window = np.stack([xs * 2, ys * 2, xs * 2 + 12, ys * 2 + 12], 1) / scale
+                score = prob[1, ys, xs]
+                boxes = regress(window, reg[:, ys, xs].T)
+                keep = nms(window, score, NMS_IOU[0])
+                found_boxes.append(boxes[keep])
+                found_scores.append(score[keep])
+            scale *= SCALE_STEP
+        if not found_boxes:
+            return np.zeros((0, 4)), np.zeros(0)
+        boxes, scores = np.concatenate(found_boxes), np.concatenate(found_scores)
+        keep = nms(boxes, scores, NMS_IOU[1])
+        return square(boxes[keep]), scores[keep]
+
+    def refine(self, net, rgb, boxes, size, threshold):
+        """Re-score ``boxes`` with R-Net or O-Net; those above ``threshold``, regressed, with their scores."""
+        if not len(boxes):
+            return boxes, np.zeros(0)
+        reg, prob = self._run(net, crops(rgb, boxes, size))
+        keep = prob[:, 1] > threshold
+        return regress(boxes[keep], reg[keep]), prob[keep, 1]
+
+    def raw(self, image):
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        boxes, _ = self.proposals(rgb)
+        boxes, scores = self.refine(self.rnet, rgb, boxes, 24, self.thresholds[1])
+        if len(boxes):
+            keep = nms(boxes, scores, NMS_IOU[2])
+            boxes = square(boxes[keep])
+        boxes, scores = self.refine(self.onet, rgb, boxes, 48, self.thresholds[2])
+        if len(boxes):
+            keep = nms_min(boxes, scores, NMS_IOU[3])
+            boxes, scores = boxes[keep], scores[keep]
+        return boxes.reshape(-1, 4), scores
