@@ -176,8 +176,8 @@ class MTCNNDetector(Detector):
         found_boxes, found_scores = [], []
         while min(h, w) * scale >= 12:
             sh, sw = int(math.ceil(h * scale)), int(math.ceil(w * scale))
-            x = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
-            reg, prob = (o.asnumpy()[0] for o in self.pnet(self.mx.nd.array(((x - 127.5) / 128.0).transpose(2, 0, 1)[None]))[:2])
+            x = (cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) - 127.5) / 128.0
+            reg, prob = (o.asnumpy()[0] for o in self.pnet(self.mx.nd.array(x.transpose(2, 0, 1)[None]))[:2])
             ys, xs = np.nonzero(prob[1] > self.thresholds[0])
             if len(ys):
                 window = np.stack([xs * 2, ys * 2, xs * 2 + 12, ys * 2 + 12], 1) / scale

@@ -71,5 +71,6 @@ def test_mtcnn_finds_the_rendered_sample_faces_and_nothing_on_a_blank_photo():
     assert len(found) == 1 and found.scores[0] > 0.9
     assert geometry.box_iou(geometry.points_box(face.points), found.boxes)[0, 0] > 0.5
     assert len(det.detect(np.full((240, 320, 3), 128, np.uint8))) == 0
-    sample = imagefile.read(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy", "samples", "faces_1.jpg"))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sample = imagefile.read(os.path.join(root, "deploy", "samples", "faces_1.jpg"))
     assert len(det.detect(sample)) == 3
