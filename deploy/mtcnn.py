@@ -18,6 +18,7 @@ import numpy as np
 from deploy.detect import Detector, nms
 
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability, as the paper's released detector uses
+RETRY = 0.3  # O-Net boxes scored from this up to its threshold are looked at again where O-Net moved them
 SCALE_STEP = 0.709  # pyramid step (area halves every two levels)
 NMS_IOU = (0.5, 0.7, 0.7, 0.7)  # P-Net within a level, P-Net across levels, R-Net, O-Net (O-Net: IoU over the min)
 
@@ -153,9 +154,10 @@ class MTCNNDetector(Detector):
 
     name = "mtcnn"
 
-    def __init__(self, box_map=None, min_face=16, thresholds=THRESHOLDS, batch=256):
+    def __init__(self, box_map=None, min_face=16, thresholds=THRESHOLDS, batch=256, retry=RETRY):
         import mxnet as mx
         super().__init__(box_map)
+        self.retry = retry
         self.min_face, self.thresholds, self.batch = float(min_face), tuple(thresholds), batch
         self.min_score = self.thresholds[2]
         self.mx = mx
@@ -208,7 +210,15 @@ class MTCNNDetector(Detector):
         if len(boxes):
             keep = nms(boxes, scores, NMS_IOU[2])
             boxes = square(boxes[keep])
-        boxes, scores = self.refine(self.onet, rgb, boxes, 48, self.thresholds[2])
+        if len(boxes) and self.retry is not None:
+            boxes, scores = self.refine(self.onet, rgb, boxes, 48, self.retry)
+            again = scores < self.thresholds[2]  # a face O-Net half saw in a box P-Net placed badly
+            if again.any():
+                moved, rescored = self.refine(self.onet, rgb, square(boxes[again]), 48, self.thresholds[2])
+                boxes = np.concatenate([boxes[~again], moved])
+                scores = np.concatenate([scores[~again], rescored])
+        else:
+            boxes, scores = self.refine(self.onet, rgb, boxes, 48, self.thresholds[2])
         if len(boxes):
             keep = nms_min(boxes, scores, NMS_IOU[3])
             boxes, scores = boxes[keep], scores[keep]
