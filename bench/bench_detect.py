@@ -5,11 +5,12 @@ end to end on detected boxes beside the same model on the annotated boxes.
 
 The photos are the course21 recipe's test photos of ../shared/data/course21/I (seed 0, 20% of the photos;
 the box maps were fitted on its training photos, the detector trained on them). Per backend: recall at
-IoU >= 0.5 against the annotated boxes after the box map, before and after the stage-3 filter (the
-landmark model re-scores each detection and drops those it judges non-face), false detections per photo
-before and after it, and ms per photo for detection alone.  End to end, every annotated face gets the
-landmark model's points from the detection that found it, or counts as a failure (NME infinite) when none
-did; the first row scores the same model on the annotated boxes.
+IoU >= 0.5 against the annotated boxes after the box map; then as analyze.py answers on photos: each box
+re-made from the landmark model's points in the annotators' convention and looked at again
+(``deploy/analyze.py look``; ``--no_refit``: the detector's box alone), detections the stage-3 model judges
+non-face dropped; false detections per photo before and after; ms per photo for detection alone.  End to
+end, every annotated face gets the landmark model's points from the detection that found it, or counts as
+a failure (NME infinite) when none did; the first row scores the same model on the annotated boxes.
 """
 import argparse
 import os
@@ -41,6 +42,8 @@ def parse_args(argv=None):
     ap.add_argument("--split", default="test", choices=("test", "val", "train", "all"),
                     help="which photos of the recipe's split (seed 0, test 0.2, val 0.1)")
     ap.add_argument("--flip", action="store_true", help="flip-average the landmark model (as the recipe scores)")
+    ap.add_argument("--no_refit", action="store_true", help="landmarks from the detector's boxes only (analyze.py "
+                                                               "--no_refit), not from boxes re-made from the points")
     return ap.parse_args(argv)
 
 
@@ -67,12 +70,13 @@ def landmark_nmes(predictor, image, boxes, truths):
 
 def main(argv=None):
     args = parse_args(argv)
-    from deploy.analyze import SHIPPED_DETECTOR, SHIPPED_LANDMARKS
-    from deploy.detect import make_detector
+    from deploy.analyze import SHIPPED_DETECTOR, SHIPPED_LANDMARKS, look
+    from deploy.detect import make_detector, points_map
     from deploy.predictor import Predictor
     if not os.path.isfile(os.path.join(args.data, "label.txt")):
         raise SystemExit("error: %s has no label.txt (the course photos are in ../shared/data/course21/I)" % args.data)
     predictor = Predictor(args.landmarks or SHIPPED_LANDMARKS, flip=args.flip)
+    refit_map = None if args.no_refit else points_map(predictor.meta["schema"])
     photos = annotated(args.data, args.split)
     images = {p: imagefile.read(p) for p in photos}
     faces = sum(len(es) for es in photos.values())
@@ -92,22 +96,24 @@ def main(argv=None):
             d = det.detect(img)
             took += time.perf_counter() - start
             truth = np.array([e.box for e in es])
-            scores = predictor(np.stack(predictor.crops(img, d.boxes)[0])).get("face_prob") if len(d) else []
+            boxes, points, scores = look(predictor, img, d.boxes, refit_map)
             keep = np.ones(len(d), bool) if scores is None else np.asarray(scores) >= args.face_threshold
             before = geometry.match_boxes(d.boxes, truth, MATCH_IOU)
-            after = geometry.match_boxes(d.boxes[keep], truth, MATCH_IOU)
+            after = geometry.match_boxes(boxes[keep], truth, MATCH_IOU)
             found += len(before)
             kept += len(after)
             false_before += len(d) - len(before)
             false_after += int(keep.sum()) - len(after)
-            by_truth = {j: d.boxes[keep][i] for i, j, _ in after}
-            hit = sorted(by_truth)
-            nmes += landmark_nmes(predictor, img, [by_truth[j] for j in hit], [es[j].points for j in hit])
+            hit = [(np.flatnonzero(keep)[i], j) for i, j, _ in after]
+            if hit:
+                nmes += list(metrics.nme(np.stack([points[i] for i, _ in hit]),
+                                         np.stack([es[j].points for _, j in hit]), predictor.meta["schema"]))
             nmes += [metrics.UNANSWERED] * (len(es) - len(hit))
         n = len(photos)
         detection.append((name, found / faces, kept / faces, false_before / n, false_after / n, 1000 * took / n))
         rows["detected by %s" % name] = metrics.landmark_report(nmes)
-    print("\n| detector | recall (IoU >= 0.5) | after stage-3 filter | false / photo | after filter | ms / photo |")
+    print("\n| detector | recall (IoU >= 0.5) | %s stage-3 filter | false / photo | after filter | ms / photo |"
+          % ("after" if refit_map is None else "refitted from the points, after the"))
     print("| --- | --- | --- | --- | --- | --- |")
     for name, r0, r1, f0, f1, ms in detection:
         print("| %s | %.1f%% | %.1f%% | %.3f | %.3f | %.0f |" % (name, 100 * r0, 100 * r1, f0, f1, ms))

@@ -41,6 +41,7 @@ def parse_args(argv=None):
     ap.add_argument("--smooth", default="", help="Kalman settings, e.g. '--accel 1 --noise 0.06' (default: "
                                                  "analyze.py's)")
     ap.add_argument("--one_euro", default="", help="One-Euro settings, e.g. '--beta 4' (default: analyze.py's)")
+    ap.add_argument("--analyze_args", default="", help="analyze.py arguments for every way, e.g. '--detect_every 5'")
     return ap.parse_args(argv)
 
 
@@ -95,7 +96,7 @@ def main(argv=None):
         names = sorted(f for f in os.listdir(videos) if f.endswith(".mp4"))
         truth = video_truth(videos)
         common = [os.path.join(videos, n) for n in names] + (["--landmarks", args.landmarks] if args.landmarks else [])
-        common += ["--detector", args.detector] if args.detector else []
+        common += (["--detector", args.detector] if args.detector else []) + args.analyze_args.split()
         ways = {"tracking, raw": ["--no_smooth"], "tracking, Kalman": ["--filter", "kalman"] + args.smooth.split(),
                 "tracking, One-Euro": ["--filter", "one_euro"] + args.one_euro.split(),
                 "detector every frame, raw": ["--no_smooth", "--detect_every", "1"]}

@@ -90,6 +90,9 @@ def parse_args(argv=None):
     ap.add_argument("--face_threshold", type=float, default=0.5,
                     help="stage-3 models: detections scored below this are non-face and dropped")
     ap.add_argument("--keep_nonfaces", action="store_true", help="keep detections the stage-3 model judges non-face")
+    ap.add_argument("--no_refit", action="store_true",
+                    help="photos: answer from the detector's box only (default: the box re-made from the points "
+                         "of a first look, in the annotators' convention, and looked at again)")
     ap.add_argument("--focal", type=float, help="camera focal length, px (default: the photo width, assumed)")
     ap.add_argument("--center", help="principal point X,Y in px (default: the photo centre, assumed)")
     ap.add_argument("--flip", action="store_true", help="average each face with its mirror image's answer")
@@ -127,6 +130,28 @@ def parse_args(argv=None):
     if not args.inputs and args.camera is None:
         ap.error("give photos, folders or videos, or --camera N")
     return args
+
+
+def look(predictor, image, boxes, refit_map=None):
+    """The landmark model on face ``boxes`` of one image (one batch): (boxes, points (N, K, 2) in photo px, face
+    scores (N,) or None).  With ``refit_map`` (``deploy.detect.points_map``) it looks twice: the second time
+    on the boxes its first points give in the annotators' convention, the crops it was trained on, whatever
+    the detector's box convention and fit (photos; in video the tracks' boxes come from the points already)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    if not len(boxes):
+        return boxes, np.zeros((0, 0, 2)), None
+
+    def once(boxes):
+        inputs, to_photo = predictor.crops(image, boxes)
+        out = predictor(np.stack(inputs))
+        return np.stack([geometry.apply_affine(A, p) for A, p in zip(to_photo, out["landmarks"])]), out.get("face_prob")
+
+    points, scores = once(boxes)
+    if refit_map is not None:
+        from deploy.detect import refit_boxes
+        boxes = refit_boxes(points, refit_map)
+        points, scores = once(boxes)
+    return boxes, points, scores
 
 
 def expand_inputs(inputs):
@@ -171,6 +196,8 @@ class Analyzer:
                                                              else None)
         self.detector_names = {"photos": given or PHOTO_DETECTOR, "video": given or VIDEO_DETECTOR}
         self.args = args
+        from deploy.detect import points_map
+        self.refit_map = None if args.no_refit or args.boxes else points_map(self.schema)
         self.detectors, self.detectors_used = {}, {}
         for kind in self.detector_names:  # a detector that cannot load fails now, not at the first video
             self.detector(kind)
@@ -221,14 +248,10 @@ class Analyzer:
             return next(iter(used.values()))
         return ", ".join("%s (%s)" % (name, kind) for kind, name in used.items())
 
-    def landmarks(self, image, boxes):
-        """(points (N, K, 2) photo px, face scores (N,) or None) for face ``boxes`` of one image (one batch)."""
-        if not len(boxes):
-            return np.zeros((0, 0, 2)), None
-        inputs, to_photo = self.predictor.crops(image, boxes)
-        out = self.predictor(np.stack(inputs))
-        pts = np.stack([geometry.apply_affine(A, p) for A, p in zip(to_photo, out["landmarks"])])
-        return pts, out.get("face_prob")
+    def landmarks(self, image, boxes, refit=False):
+        """(boxes, points (N, K, 2) photo px, face scores (N,) or None) for face ``boxes`` of one image;
+        ``refit``: the boxes re-made from the points and looked at again (``look``)."""
+        return look(self.predictor, image, boxes, self.refit_map if refit else None)
 
     def camera_K(self, w, h):
         return geometry.camera_matrix(w, h, *self.camera(w, h))
@@ -323,10 +346,11 @@ class Analyzer:
             cv2.arrowedLine(image, tuple(int(v) for v in p0), tuple(int(v) for v in p1), (255, 0, 255), 2,
                             cv2.LINE_AA, tipLength=0.12)
 
-    def faces(self, image, boxes, det_scores):
-        """Per face: the record and its (R, t); faces the stage-3 model judges non-face dropped unless kept."""
+    def faces(self, image, boxes, det_scores, refit=False):
+        """Per face: the record and its (R, t); faces the stage-3 model judges non-face dropped unless kept.
+        ``refit``: each box re-made from the points of a first look (photos; video tracks do this already)."""
         h, w = image.shape[:2]
-        points, face_scores = self.landmarks(image, boxes)
+        boxes, points, face_scores = self.landmarks(image, boxes, refit)
         out = []
         for k, box in enumerate(boxes):
             face = {"box": [round(float(v), 2) for v in box], "det_score": round(float(det_scores[k]), 4)}
@@ -351,7 +375,7 @@ def analyze_photo(an, path, results, drawn_dir, summary):
     found = an.detect(image, path)
     kept = 0
     canvas = image.copy() if drawn_dir or an.args.show else None
-    answered = [(face, pts, rt) for face, pts, rt, ok in an.faces(image, found.boxes, found.scores) if ok]
+    answered = [(face, pts, rt) for face, pts, rt, ok in an.faces(image, found.boxes, found.scores, refit=True) if ok]
     summary["nonfaces_dropped"] += len(found.boxes) - len(answered)
     if an.gaze is not None:  # a photo is its own window of frames
         windows = [None if v is None else [v] for v in (an.gaze_views(image, pts, rt) for _, pts, rt in answered)]

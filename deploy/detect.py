@@ -30,6 +30,7 @@ BOXMAPS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "detectors", 
 NMS_IOU = 0.4  # boxes of one face found by several cascades or sub-detectors overlap at least this much
 UNION_IOU = 0.3  # a face one backend of a union found, another backend's box overlapping it this much is that face
 BACKENDS = ("haar", "dlib", "mtcnn", "yunet", "mxnet", "boxes")
+POINTS_MAP = "points:%s"  # boxmaps.json's key of a schema's map from its points' tight box to the annotated box
 
 
 class Detections:
@@ -70,6 +71,17 @@ def load_box_maps(path=BOXMAPS):
         return {}
     with open(path) as f:
         return json.load(f)
+
+
+def points_map(schema, path=BOXMAPS):
+    """The box map from ``schema``'s points (their tight box) to the annotators' box, or None if none was fitted
+    (``tools/fit_boxmap.py points``)."""
+    return load_box_maps(path).get(POINTS_MAP % schema, {}).get("map")
+
+
+def refit_boxes(points, box_map):
+    """Face boxes (N, 4) in the annotators' convention re-made from a landmark model's points (N, K, 2)."""
+    return geometry.map_box(geometry.points_box(np.asarray(points, np.float64)), box_map)
 
 
 class Detector:

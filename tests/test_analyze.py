@@ -135,7 +135,7 @@ def test_analyze_applies_the_box_map_as_its_fit_and_names_what_it_skips(tmp_path
     (photos / "cut.jpg").write_bytes(data[: len(data) // 2])  # cut short: decodes, but is not whole
     (photos / "notes.txt").write_text("not a photo")
     summary = analyze.main([str(photos), str(tmp_path / "missing.jpg"), "--landmarks", landmark_model, "--detector",
-                            "haar", "--keep_nonfaces", "--out", str(tmp_path / "out")])
+                            "haar", "--keep_nonfaces", "--no_refit", "--out", str(tmp_path / "out")])
     skipped = {os.path.basename(s["source"]): s["reason"] for s in summary["skipped"]}
     assert "cut short" in skipped["cut.jpg"] and skipped["missing.jpg"] == "not found"
     assert summary["photos_read"] == 2 and "notes.txt" not in skipped  # a folder's other files are not inputs
@@ -149,6 +149,33 @@ def test_analyze_applies_the_box_map_as_its_fit_and_names_what_it_skips(tmp_path
                                    atol=0.01)
     assert all(len(l["points"]) == 21 and set(l["pose"]) == {"pitch", "yaw", "roll"} for l in lines)
     assert os.path.exists(tmp_path / "out" / "drawn" / "000007.jpg")
+
+
+def test_a_second_look_from_the_points_recrops_a_badly_boxed_face_in_the_annotators_convention():
+    from bench.bench_detect import annotated
+    from deploy.analyze import SHIPPED_LANDMARKS, look
+    from deploy.detect import points_map, refit_boxes
+    from deploy.predictor import Predictor
+    from recordio import imagefile, metrics
+    photos = annotated(shared_path("course21", "I"), "test")
+    predictor = Predictor(SHIPPED_LANDMARKS)
+    refit_map = points_map("course21")
+    assert refit_map is not None
+    iou, nme = {"detector": [], "refit": []}, {"detector": [], "refit": []}
+    for path, faces in list(photos.items())[:30]:
+        image = imagefile.read(path)
+        truth = np.array([f.box for f in faces])
+        w, h = geometry.box_size(truth)
+        off = geometry.map_box(truth, (0.12, -0.1, 1.25, 1.25))  # a detector's box: off-centre and too large
+        for way, refit in (("detector", None), ("refit", refit_map)):
+            boxes, points, scores = look(predictor, image, off, refit)
+            iou[way] += list(np.diag(geometry.box_iou(boxes, truth)))
+            nme[way] += list(metrics.nme(points, np.stack([f.points for f in faces]), "course21"))
+            if refit is not None:
+                first = look(predictor, image, off)[1]
+                np.testing.assert_allclose(boxes, refit_boxes(first, refit_map))  # the first look's points' box
+    assert np.mean(iou["refit"]) > np.mean(iou["detector"]) + 0.1
+    assert np.median(nme["refit"]) < 0.9 * np.median(nme["detector"])
 
 
 def test_a_truncated_video_is_named_and_skipped_and_the_run_goes_on(tmp_path, landmark_model):
