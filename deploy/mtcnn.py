@@ -154,10 +154,11 @@ class MTCNNDetector(Detector):
 
     name = "mtcnn"
 
-    def __init__(self, box_map=None, min_face=16, thresholds=THRESHOLDS, batch=256, retry=RETRY):
+    def __init__(self, box_map=None, min_face=16, thresholds=THRESHOLDS, batch=256, retry=RETRY,
+                 scale_step=SCALE_STEP):
         import mxnet as mx
         super().__init__(box_map)
-        self.retry = retry
+        self.retry, self.scale_step = retry, scale_step
         self.min_face, self.thresholds, self.batch = float(min_face), tuple(thresholds), batch
         self.min_score = self.thresholds[2]
         self.mx = mx
@@ -188,7 +189,7 @@ class MTCNNDetector(Detector):
                 keep = nms(window, score, NMS_IOU[0])
                 found_boxes.append(boxes[keep])
                 found_scores.append(score[keep])
-            scale *= SCALE_STEP
+            scale *= self.scale_step
         if not found_boxes:
             return np.zeros((0, 4)), np.zeros(0)
         boxes, scores = np.concatenate(found_boxes), np.concatenate(found_scores)
