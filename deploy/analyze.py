@@ -14,8 +14,9 @@ found, photos or frames per second, the camera, and what was skipped and why.
 
 Camera: ``--focal PX`` and ``--center X,Y``; without them focal = the photo's width and the principal point
 at its centre (the summary says it was assumed).  Detection (``deploy/detect.py``): the detector's boxes are
-mapped to the annotators' convention, then a stage-3 landmark model re-scores every detection and those it
-judges non-face are dropped (``--keep_nonfaces`` keeps them).  In video, faces are tracked (their points give
+mapped to the annotators' convention; on photos each face is then re-cropped from the landmark model's first
+points and answered again (``look``; ``--no_refit``: the detector's box only); a stage-3 landmark model's
+score drops the detections it judges non-face (``--keep_nonfaces`` keeps them).  In video, faces are tracked (their points give
 the next frame's box; the detector runs every ``--detect_every`` frames, when a track's face_score falls and
 when a track is lost); points are smoothed by a constant-velocity Kalman filter (``--filter one_euro``:
 the One-Euro filter instead) and pose by a One-Euro filter (``--no_smooth`` turns both off).
@@ -60,10 +61,10 @@ from recordio import devices, gazeviews, geometry, imagefile  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHIPPED_LANDMARKS = os.path.join(HERE, "models", "course21", "model")
 SHIPPED_DETECTOR = os.path.join(HERE, "models", "detector", "model")
-# Without --detector (and no shipped detector): on photos dlib's faces and the Haar cascades' others (87% of
-# the course test faces found against dlib's 82%, README); in video dlib alone, because tracking carries faces
-# between detections and Haar's other box convention and false faces made the points jump (jitter x2.7).
-PHOTO_DETECTOR, VIDEO_DETECTOR = "dlib+haar", "dlib"
+# Without --detector (and no shipped detector): on photos MTCNN (more of the course test faces found than
+# dlib+haar's 87%, with fewer false ones and in half the time, README); in video dlib, whose points were the
+# steadier on the rendered videos (tracking carries a face between detections, so recall matters less there).
+PHOTO_DETECTOR, VIDEO_DETECTOR = "mtcnn", "dlib"
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
 MAX_BAD_FRAMES = 25  # a video that fails this many frames in a row is taken to end there (cut short)
@@ -80,8 +81,8 @@ def parse_args(argv=None):
     ap.add_argument("--camera", type=int, help="read this camera (cv2.VideoCapture index) instead")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--landmarks", help="landmark export prefix (default: the shipped course21 model)")
-    ap.add_argument("--detector", help="haar, dlib, yunet, mxnet, boxes, or a union such as dlib+haar (default: the "
-                                       "shipped detector, else dlib+haar on photos and dlib in video)")
+    ap.add_argument("--detector", help="haar, dlib, mtcnn, yunet, mxnet, boxes, or a union such as mtcnn+dlib "
+                                       "(default: the shipped detector, else mtcnn on photos and dlib in video)")
     ap.add_argument("--yunet", help="yunet: its .onnx file")
     ap.add_argument("--mxnet_detector", help="mxnet: a detector export prefix (default: the shipped one)")
     ap.add_argument("--boxes", help="use the face boxes of this label file (the 'boxes' detector)")

@@ -19,7 +19,9 @@ from deploy.detect import Detector, nms
 
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability, as the paper's released detector uses
 RETRY = 0.3  # O-Net boxes scored from this up to its threshold are looked at again where O-Net moved them
-SCALE_STEP = 0.709  # pyramid step (area halves every two levels)
+SCALE_STEP = 0.85  # pyramid step; the paper's 0.709 (area halves every two levels) leaves faces between levels
+# that P-Net frames badly: on 300 training + 100 validation course photos 0.709 / 0.8 / 0.85 / 0.9 found
+# 93.4 / 94.4 / 94.8 / 94.1% of the faces at 333 / 383 / 399 / 491 ms per photo
 NMS_IOU = (0.5, 0.7, 0.7, 0.7)  # P-Net within a level, P-Net across levels, R-Net, O-Net (O-Net: IoU over the min)
 
 
