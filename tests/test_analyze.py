@@ -23,6 +23,19 @@ def test_a_fitted_box_map_is_the_one_that_made_the_boxes():
     np.testing.assert_allclose(geometry.map_box(detected, (0, 0, 1, 1)), detected)
 
 
+def test_the_points_box_map_is_fitted_from_the_points_tight_box_and_re_makes_the_box():
+    from deploy.detect import refit_boxes
+    from tools.fit_boxmap import fit_points
+    rng = np.random.default_rng(2)
+    points = rng.uniform(0, 1, (30, 21, 2)) * rng.uniform(30, 200, (30, 1, 1)) + rng.uniform(0, 400, (30, 1, 2))
+    box_map = (0.01, 0.1, 1.3, 1.33)
+    boxes = geometry.map_box(geometry.points_box(points), box_map)
+    record = fit_points({"photo%d" % k: [(boxes[k], points[k])] for k in range(30)})
+    np.testing.assert_allclose(record["map"], box_map, atol=1e-5)
+    assert record["faces"] == 30 and record["mean_iou_mapped"] > 0.999
+    np.testing.assert_allclose(refit_boxes(points, record["map"]), boxes, atol=1e-2)
+
+
 def test_one_euro_filter_keeps_a_still_point_still_and_follows_a_step():
     from deploy.track import OneEuroFilter
     f = OneEuroFilter(min_cutoff=1.0, beta=2.0)
