@@ -51,8 +51,9 @@ class Detections:
         return out
 
 
-def nms(boxes, scores, iou=NMS_IOU):
-    """Indices of the boxes kept by greedy non-maximum suppression (highest score first)."""
+def nms(boxes, scores, iou=NMS_IOU, over="union"):
+    """Indices of the boxes kept by greedy non-maximum suppression (highest score first); ``over``: the
+    overlap measure of ``geometry.box_iou`` ("min": a box inside a kept larger one goes too)."""
     order = list(np.argsort(-np.asarray(scores)))
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     keep = []
@@ -60,7 +61,7 @@ def nms(boxes, scores, iou=NMS_IOU):
         i = order.pop(0)
         keep.append(i)
         if order:
-            overlap = geometry.box_iou(boxes[i], boxes[order])[0]
+            overlap = geometry.box_iou(boxes[i], boxes[order], over)[0]
             order = [j for j, o in zip(order, overlap) if o < iou]
     return np.array(keep, dtype=int)
 

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from deploy.detect import Detector, nms
+from recordio.geometry import square_box
 
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability, as the paper's released detector uses
 RETRY = 0.3  # O-Net boxes scored from this up to its threshold are looked at again where O-Net moved them
@@ -100,15 +101,6 @@ def _load(net, arrays, size):
     return net
 
 
-def square(boxes):
-    """Boxes (N, 4) made square about their centres (the longer side)."""
-    b = boxes.copy()
-    w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    side = np.maximum(w, h)
-    cx, cy = b[:, 0] + 0.5 * w, b[:, 1] + 0.5 * h
-    return np.stack([cx - 0.5 * side, cy - 0.5 * side, cx + 0.5 * side, cy + 0.5 * side], 1)
-
-
 def regress(boxes, reg):
     """Boxes (N, 4) moved by the networks' regression (N, 4): offsets of each corner in box widths/heights."""
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
@@ -129,25 +121,6 @@ def crops(image, boxes, size):
             patch[sy1 - y1:sy2 - y1, sx1 - x1:sx2 - x1] = image[sy1:sy2, sx1:sx2]
         out[k] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
     return (out - 127.5) / 128.0
-
-
-def nms_min(boxes, scores, iou):
-    """Greedy NMS where overlap is the intersection over the smaller box (O-Net's last merge: a box inside a
-    larger one of the same face goes)."""
-    order = list(np.argsort(-scores))
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    keep = []
-    while order:
-        i = order.pop(0)
-        keep.append(i)
-        if not order:
-            break
-        o = np.array(order)
-        iw = np.clip(np.minimum(boxes[i, 2], boxes[o, 2]) - np.maximum(boxes[i, 0], boxes[o, 0]), 0, None)
-        ih = np.clip(np.minimum(boxes[i, 3], boxes[o, 3]) - np.maximum(boxes[i, 1], boxes[o, 1]), 0, None)
-        overlap = iw * ih / np.maximum(np.minimum(area[i], area[o]), 1e-9)
-        order = [j for j, v in zip(order, overlap) if v < iou]
-    return np.array(keep, int)
 
 
 class MTCNNDetector(Detector):
@@ -196,7 +169,7 @@ class MTCNNDetector(Detector):
             return np.zeros((0, 4)), np.zeros(0)
         boxes, scores = np.concatenate(found_boxes), np.concatenate(found_scores)
         keep = nms(boxes, scores, NMS_IOU[1])
-        return square(boxes[keep]), scores[keep]
+        return square_box(boxes[keep]), scores[keep]
 
     def refine(self, net, rgb, boxes, size, threshold):
         """Re-score ``boxes`` with R-Net or O-Net; those above ``threshold``, regressed, with their scores."""
@@ -212,17 +185,15 @@ class MTCNNDetector(Detector):
         boxes, scores = self.refine(self.rnet, rgb, boxes, 24, self.thresholds[1])
         if len(boxes):
             keep = nms(boxes, scores, NMS_IOU[2])
-            boxes = square(boxes[keep])
-        if len(boxes) and self.retry is not None:
-            boxes, scores = self.refine(self.onet, rgb, boxes, 48, self.retry)
-            again = scores < self.thresholds[2]  # a face O-Net half saw in a box P-Net placed badly
-            if again.any():
-                moved, rescored = self.refine(self.onet, rgb, square(boxes[again]), 48, self.thresholds[2])
-                boxes = np.concatenate([boxes[~again], moved])
-                scores = np.concatenate([scores[~again], rescored])
-        else:
-            boxes, scores = self.refine(self.onet, rgb, boxes, 48, self.thresholds[2])
+            boxes = square_box(boxes[keep])
+        first = self.thresholds[2] if self.retry is None else self.retry
+        boxes, scores = self.refine(self.onet, rgb, boxes, 48, first)
+        again = scores < self.thresholds[2]  # a face O-Net half saw in a box P-Net placed badly (``retry``)
+        if again.any():
+            moved, rescored = self.refine(self.onet, rgb, square_box(boxes[again]), 48, self.thresholds[2])
+            boxes = np.concatenate([boxes[~again], moved])
+            scores = np.concatenate([scores[~again], rescored])
         if len(boxes):
-            keep = nms_min(boxes, scores, NMS_IOU[3])
+            keep = nms(boxes, scores, NMS_IOU[3], over="min")
             boxes, scores = boxes[keep], scores[keep]
         return boxes.reshape(-1, 4), scores

@@ -373,8 +373,9 @@ def points_box(points):
     return np.concatenate([p.min(-2), p.max(-2)], -1)
 
 
-def box_iou(a, b):
-    """IoU of boxes a (N, 4) and b (M, 4) -> (N, M)."""
+def box_iou(a, b, over="union"):
+    """IoU of boxes a (N, 4) and b (M, 4) -> (N, M); ``over="min"``: the intersection over the smaller box's
+    area instead (a box inside a larger one overlaps it fully)."""
     a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
     b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -382,6 +383,8 @@ def box_iou(a, b):
     inter = np.prod(np.clip(rb - lt, 0, None), -1)
     area_a = np.prod(a[:, 2:] - a[:, :2], -1)
     area_b = np.prod(b[:, 2:] - b[:, :2], -1)
+    if over == "min":
+        return inter / np.maximum(np.minimum(area_a[:, None], area_b[None, :]), 1e-12)
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
 
 

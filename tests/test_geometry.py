@@ -154,3 +154,13 @@ def test_gaze360_frame_conversions():
     np.testing.assert_allclose(G.vector_to_yawpitch(G.gaze360_to_vector(v)), [yaw, pitch], atol=1e-12)
     np.testing.assert_allclose(G.yawpitch_to_vector(yaw, pitch), G.gaze360_to_vector(v), atol=1e-12)
     np.testing.assert_allclose(G.vector_to_gaze360(G.gaze360_to_vector(v)), v, atol=1e-12)
+
+
+def test_box_overlap_over_the_union_or_the_smaller_box_and_nms_by_either():
+    from deploy.detect import nms
+    outer, inner, apart = [0, 0, 10, 10], [2, 2, 6, 6], [20, 0, 30, 10]
+    np.testing.assert_allclose(G.box_iou(outer, [inner, apart]), [[0.16, 0.0]])
+    np.testing.assert_allclose(G.box_iou(outer, [inner, apart], over="min"), [[1.0, 0.0]])
+    boxes, scores = np.array([outer, inner, apart], float), np.array([0.9, 0.95, 0.5])
+    assert nms(boxes, scores, 0.7).tolist() == [1, 0, 2]  # by IoU the inner box is another face
+    assert nms(boxes, scores, 0.7, over="min").tolist() == [1, 2]  # inside the surer box: the same face
