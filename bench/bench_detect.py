@@ -58,14 +58,9 @@ def annotated(data, split):
     return {p: es for p, es in sorted(by_photo.items()) if split == "all" or splits[p] == split}
 
 
-def landmark_nmes(predictor, image, boxes, truths):
-    """NME of the model's points from ``boxes`` against ``truths`` (K, 2) each."""
-    if not len(boxes):
-        return []
-    inputs, to_photo = predictor.crops(image, boxes)
-    out = predictor(np.stack(inputs))
-    pts = np.stack([geometry.apply_affine(A, p) for A, p in zip(to_photo, out["landmarks"])])
-    return list(metrics.nme(pts, np.stack(truths), predictor.meta["schema"]))
+def landmark_nmes(points, truths, schema):
+    """NMEs of the model's points (K, 2) each against ``truths`` (K, 2) each."""
+    return list(metrics.nme(np.stack(points), np.stack(truths), schema)) if len(points) else []
 
 
 def main(argv=None):
@@ -76,14 +71,16 @@ def main(argv=None):
     if not os.path.isfile(os.path.join(args.data, "label.txt")):
         raise SystemExit("error: %s has no label.txt (the course photos are in ../shared/data/course21/I)" % args.data)
     predictor = Predictor(args.landmarks or SHIPPED_LANDMARKS, flip=args.flip)
-    refit_map = None if args.no_refit else points_map(predictor.meta["schema"])
+    schema = predictor.meta["schema"]
+    refit_map = None if args.no_refit else points_map(schema)
     photos = annotated(args.data, args.split)
     images = {p: imagefile.read(p) for p in photos}
     faces = sum(len(es) for es in photos.values())
     print("%d %s photos of %s, %d annotated faces; landmarks %s" % (len(photos), args.split, args.data, faces,
                                                                  predictor.meta.get("model")))
     rows = {"annotated boxes": metrics.landmark_report(sum((landmark_nmes(
-        predictor, images[p], [e.box for e in es], [e.points for e in es]) for p, es in photos.items()), []))}
+        look(predictor, images[p], [e.box for e in es])[1], [e.points for e in es], schema)
+        for p, es in photos.items()), []))}
     backends = [b for b in args.backends.split(",") if b and (b != "mxnet" or os.path.exists(
         (args.mxnet_detector or SHIPPED_DETECTOR) + "-meta.json"))] + (["yunet"] if args.yunet else [])
     detection = []
@@ -104,10 +101,9 @@ def main(argv=None):
             kept += len(after)
             false_before += len(d) - len(before)
             false_after += int(keep.sum()) - len(after)
-            hit = [(np.flatnonzero(keep)[i], j) for i, j, _ in after]
-            if hit:
-                nmes += list(metrics.nme(np.stack([points[i] for i, _ in hit]),
-                                         np.stack([es[j].points for _, j in hit]), predictor.meta["schema"]))
+            kept_index = np.flatnonzero(keep)
+            hit = [(kept_index[i], j) for i, j, _ in after]
+            nmes += landmark_nmes([points[i] for i, _ in hit], [es[j].points for _, j in hit], schema)
             nmes += [metrics.UNANSWERED] * (len(es) - len(hit))
         n = len(photos)
         detection.append((name, found / faces, kept / faces, false_before / n, false_after / n, 1000 * took / n))
