@@ -16,10 +16,11 @@ Camera: ``--focal PX`` and ``--center X,Y``; without them focal = the photo's wi
 at its centre (the summary says it was assumed).  Detection (``deploy/detect.py``): the detector's boxes are
 mapped to the annotators' convention; on photos each face is then re-cropped from the landmark model's first
 points and answered again (``look``; ``--no_refit``: the detector's box only); a stage-3 landmark model's
-score drops the detections it judges non-face (``--keep_nonfaces`` keeps them).  In video, faces are tracked (their points give
-the next frame's box; the detector runs every ``--detect_every`` frames, when a track's face_score falls and
-when a track is lost); points are smoothed by a constant-velocity Kalman filter (``--filter one_euro``:
-the One-Euro filter instead) and pose by a One-Euro filter (``--no_smooth`` turns both off).
+score drops the detections it judges non-face (``--keep_nonfaces`` keeps them).  In video, faces are tracked
+(their points give the next frame's box; the detector runs every ``--detect_every`` frames, when a track's
+face_score falls and when a track is lost); points are smoothed by a constant-velocity Kalman filter
+(``--filter one_euro``: the One-Euro filter instead) and pose by a One-Euro filter (``--no_smooth`` turns
+both off).
 
 Gaze (``--gaze MODEL``, a gaze export): each face gets the input its model was trained on
 (``deploy/gaze.py``, ``recordio/gazeviews.py``: MPIIFaceGaze's data normalisation, MC4's head and eye views,
