@@ -42,6 +42,8 @@ def parse_args(argv=None):
     ap.add_argument("--split", default="test", choices=("test", "val", "train", "all"),
                     help="which photos of the recipe's split (seed 0, test 0.2, val 0.1)")
     ap.add_argument("--flip", action="store_true", help="flip-average the landmark model (as the recipe scores)")
+    ap.add_argument("--no_upright", action="store_true", help="one pass of the landmark model, no rolled face turned "
+                                                                 "upright (deploy/predictor.py UPRIGHT_DEG)")
     ap.add_argument("--no_refit", action="store_true", help="landmarks from the detector's boxes only (analyze.py "
                                                                "--no_refit), not from boxes re-made from the points")
     return ap.parse_args(argv)
@@ -67,10 +69,11 @@ def main(argv=None):
     args = parse_args(argv)
     from deploy.analyze import SHIPPED_DETECTOR, SHIPPED_LANDMARKS, look
     from deploy.detect import make_detector, points_map
-    from deploy.predictor import Predictor
+    from deploy.predictor import UPRIGHT_DEG, Predictor
     if not os.path.isfile(os.path.join(args.data, "label.txt")):
         raise SystemExit("error: %s has no label.txt (the course photos are in ../shared/data/course21/I)" % args.data)
-    predictor = Predictor(args.landmarks or SHIPPED_LANDMARKS, flip=args.flip)
+    predictor = Predictor(args.landmarks or SHIPPED_LANDMARKS, flip=args.flip,
+                          upright=None if args.no_upright else UPRIGHT_DEG)
     schema = predictor.meta["schema"]
     refit_map = None if args.no_refit else points_map(schema)
     photos = annotated(args.data, args.split)

@@ -23,6 +23,7 @@ INT8_CALIB_MODE = "naive"  # MXNet's calibration: each layer's min/max over the 
 # member's first convolution stays float, and so does the ensemble's own mean of their outputs.
 INT8_FLOAT_OPS = ("FullyConnected",)
 ENSEMBLE_MEMBER = re.compile(r"m\d+_")  # train/export.py names an ensemble member's layers m0_..., m1_...
+UPRIGHT_DEG = 15.0  # faces rolled further are answered again turned upright (chosen on the validation photos)
 CALIB_SAMPLES = 128  # inputs an archive lends the int8 calibration (spread evenly over it)
 
 
@@ -32,6 +33,10 @@ def add_backend_args(ap):
                     help="mxnet (default), mkldnn, onnxruntime (RUN_DIR/model.onnx from train/export.py --onnx), "
                          "int8 (MXNet quantization, calibrated on --calib) or auto (the fastest at load)")
     ap.add_argument("--calib", metavar="ARCHIVE", help="int8: calibrate on %d samples of this archive" % CALIB_SAMPLES)
+    ap.add_argument("--upright", type=float, default=UPRIGHT_DEG, metavar="DEG",
+                    help="landmark models: a face whose first points are rolled more than DEG degrees is answered "
+                         "again from its crop turned upright (default %(default)s)")
+    ap.add_argument("--no_upright", action="store_true", help="landmark models: one pass, no face turned upright")
 
 
 def backend_kwargs(args, prefix):
@@ -43,7 +48,12 @@ def backend_kwargs(args, prefix):
             calib = calibration_batch(json.load(f), args.calib)
     elif backend == "int8":
         raise SystemExit("error: --backend int8 needs --calib ARCHIVE (samples to calibrate the int8 ranges on)")
-    return {"backend": backend, "calib": calib, "batch_size": getattr(args, "batch_size", 1) or 1}
+    landmarks = False
+    if os.path.exists(prefix + "-meta.json"):  # a missing export is Predictor's error to name
+        with open(prefix + "-meta.json") as f:
+            landmarks = json.load(f).get("task") == "landmarks"
+    upright = None if getattr(args, "no_upright", False) or not landmarks else getattr(args, "upright", None)
+    return {"backend": backend, "calib": calib, "batch_size": getattr(args, "batch_size", 1) or 1, "upright": upright}
 
 
 def calibration_batch(meta, archive, n=CALIB_SAMPLES):
@@ -88,9 +98,14 @@ class Predictor:
         build at ``batch_size`` and keeps the fastest: ``self.backend``, ``self.timings`` in ms per call).
     calib : (N, C, H, W) inputs the int8 backend calibrates on (``calibration_batch``).
     batch_size : the batch size ``auto`` times.
+    upright : landmark models: faces whose points (of a first pass) are rolled more than this many degrees
+        (``geometry.roll_from_points``) are answered again from their crop turned upright about its centre,
+        points and scores of that second pass turned back (None: one pass).  The model was trained on rolls
+        up to its recipe's ``--rotate``; a face rolled further is turned into that range.
     """
 
-    def __init__(self, prefix, ctx=None, mkldnn=False, flip=False, backend=None, calib=None, batch_size=1):
+    def __init__(self, prefix, ctx=None, mkldnn=False, flip=False, backend=None, calib=None, batch_size=1,
+                 upright=None):
         if prefix.endswith("-symbol.json"):
             prefix = prefix[: -len("-symbol.json")]
         for suffix in ("-symbol.json", "-0000.params", "-meta.json"):
@@ -105,6 +120,9 @@ class Predictor:
         self.height, self.width = inp["shape"][2], inp["shape"][3]
         self.output_names = [o["name"] for o in self.meta["outputs"]]
         self.flip_perm = None
+        self.upright = upright
+        if upright is not None and self.meta.get("task") != "landmarks":
+            raise ValueError("upright is for landmark models; %s is a %s model" % (prefix, self.meta.get("task")))
         if flip:
             if self.meta.get("task") != "landmarks":
                 raise ValueError("flip averaging is for landmark models; %s is a %s model"
@@ -206,6 +224,29 @@ class Predictor:
     def raw(self, batch):
         """Network outputs (list of numpy arrays) for a (N, C, H, W) batch of raw pixels."""
         x = np.asarray(batch, dtype=np.float32)
+        out = self._flip_averaged(x)
+        if self.upright is None or not len(x):
+            return out
+        points = out[0].reshape(len(x), -1, 2) * [self.width, self.height]
+        roll = geometry.roll_from_points(points, self.meta["schema"])
+        turn = np.flatnonzero(np.abs(roll) > self.upright)
+        if not len(turn):
+            return out
+        centre = (self.width / 2.0, self.height / 2.0)
+        ups = [geometry.similarity_affine(centre, -roll[i], 1.0) for i in turn]
+        again = self._flip_averaged(np.stack([geometry.warp(x[i].transpose(1, 2, 0), A, self.width, self.height)
+                                              .reshape(self.height, self.width, -1).transpose(2, 0, 1)
+                                              for i, A in zip(turn, ups)]))
+        back = [geometry.invert_affine(A) for A in ups]
+        turned = geometry.apply_affines(np.stack(back), again[0].reshape(len(turn), -1, 2) * [self.width, self.height])
+        out = [o.copy() for o in out]
+        out[0][turn] = (turned / [self.width, self.height]).reshape(len(turn), -1)
+        for o, a in zip(out[1:], again[1:]):
+            o[turn] = a
+        return out
+
+    def _flip_averaged(self, x):
+        """Network outputs for a float32 batch, averaged with the mirrored batch's when flip is on."""
         out = self._run_backend(x)
         if self.flip_perm is None:
             return out

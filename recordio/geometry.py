@@ -156,6 +156,19 @@ def euler_from_landmarks(points, image_size, schema="wflw98", focal=None):
     return np.array(matrix_to_euler(R))
 
 
+def roll_from_points(points, schema="wflw98"):
+    """In-plane rotation of faces from their landmarks (..., K, 2), degrees, clockwise in the image (the
+    ``angle_deg`` of ``similarity_affine``): the rotation of the least-squares similarity taking the schema's
+    mean face, seen from the front, onto the points.  All points vote, so it holds for turned faces too."""
+    from . import face3d, schema as sch
+    ref = sch.convert_points(face3d.MEAN_FACE_98, schema)[:, :2]
+    q = ref - ref.mean(0)
+    p = np.asarray(points, np.float64)
+    p = p - p.mean(-2, keepdims=True)
+    cross = (q[:, 0] * p[..., 1] - q[:, 1] * p[..., 0]).sum(-1)
+    return np.degrees(np.arctan2(cross, (q * p).sum((-2, -1))))
+
+
 def apparent_rotation(R, t):
     """Head rotation relative to the viewing ray through ``t``: what a centred crop of the face shows.
 

@@ -164,3 +164,15 @@ def test_box_overlap_over_the_union_or_the_smaller_box_and_nms_by_either():
     boxes, scores = np.array([outer, inner, apart], float), np.array([0.9, 0.95, 0.5])
     assert nms(boxes, scores, 0.7).tolist() == [1, 0, 2]  # by IoU the inner box is another face
     assert nms(boxes, scores, 0.7, over="min").tolist() == [1, 2]  # inside the surer box: the same face
+
+
+def test_roll_from_points_recovers_the_turn_of_a_face_at_any_scale_and_place():
+    from recordio import schema as sch
+    front = sch.convert_points(face3d.MEAN_FACE_98, "course21")[:, :2]
+    rolls = np.array([-80.0, -20.0, 0.0, 35.0, 170.0])
+    faces = np.stack([G.apply_affine(G.similarity_affine((40.0, -7.0), r, 0.3, (5.0, 9.0)), front)
+                      for r in rolls])
+    np.testing.assert_allclose(G.roll_from_points(faces, "course21"), rolls, atol=1e-9)
+    assert abs(G.roll_from_points(face3d.MEAN_FACE_98[:, :2]) - 0.0) < 1e-9  # wflw98, one face
+    noisy = faces[3] + np.random.default_rng(0).normal(0, 2.0, faces[3].shape)  # a few px of error on a 30 px face
+    assert abs(G.roll_from_points(noisy, "course21") - 35.0) < 6.0
