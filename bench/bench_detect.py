@@ -34,7 +34,8 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0], epilog=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=SHARED_COURSE21, help="a course folder with label.txt")
-    ap.add_argument("--backends", default="haar,dlib,dlib+haar,mxnet", help="comma-separated detectors to measure")
+    ap.add_argument("--backends", default="haar,dlib,dlib+haar,mtcnn,mtcnn+dlib,mxnet",
+                    help="comma-separated detectors to measure (as analyze.py --detector names them, e.g. mtcnn@35)")
     ap.add_argument("--landmarks", help="stage-3 landmark export (default: the shipped model)")
     ap.add_argument("--yunet", help="YuNet .onnx file (adds the yunet backend)")
     ap.add_argument("--mxnet_detector", help="detector export prefix (default: the shipped detector)")

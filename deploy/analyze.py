@@ -82,8 +82,10 @@ def parse_args(argv=None):
     ap.add_argument("--camera", type=int, help="read this camera (cv2.VideoCapture index) instead")
     ap.add_argument("--out", required=True, help="output folder")
     ap.add_argument("--landmarks", help="landmark export prefix (default: the shipped course21 model)")
-    ap.add_argument("--detector", help="haar, dlib, mtcnn, yunet, mxnet, boxes, or a union such as mtcnn+dlib "
-                                       "(default: the shipped detector, else mtcnn on photos and dlib in video)")
+    ap.add_argument("--detector", help="haar, dlib, mtcnn, yunet, mxnet, boxes; one on turned photos too, such as "
+                                       "mtcnn@35 (also turned by -35 and +35 degrees); or a union such as "
+                                       "mtcnn+dlib (default: the shipped detector, else mtcnn on photos and dlib in "
+                                       "video)")
     ap.add_argument("--yunet", help="yunet: its .onnx file")
     ap.add_argument("--mxnet_detector", help="mxnet: a detector export prefix (default: the shipped one)")
     ap.add_argument("--boxes", help="use the face boxes of this label file (the 'boxes' detector)")

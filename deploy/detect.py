@@ -12,7 +12,10 @@ downloaded:
 - ``yunet``: OpenCV's YuNet through ``cv2.FaceDetectorYN``, from the ``.onnx`` file the user passes;
 - ``mxnet``: a detector the project trains, loaded from its export (``train/train_detector.py``);
 - ``boxes``: the boxes of a label file (course21, WFLW, COCO), as ``deploy/predict.py`` takes them;
-- a union, e.g. ``dlib+haar``: the first backend's faces, then the others' faces it did not find.
+- a union, e.g. ``dlib+haar``: the first backend's faces, then the others' faces it did not find;
+- a backend on turned photos as well, e.g. ``mtcnn@35``: its faces on the photo, then those it finds on the
+  photo turned by -35 and +35 degrees (faces rolled beyond what it was trained on) that it did not find
+  upright.
 
 A detector's boxes follow its own convention (Haar's are tight squares, dlib's cut the forehead): each
 backend's box map (``geometry.map_box``), fitted on the course21 training photos by
@@ -83,6 +86,22 @@ def points_map(schema, path=BOXMAPS):
 def refit_boxes(points, box_map):
     """Face boxes (N, 4) in the annotators' convention re-made from a landmark model's points (N, K, 2)."""
     return geometry.map_box(geometry.points_box(np.asarray(points, np.float64)), box_map)
+
+
+def merge_new(found):
+    """One ``Detections`` from several (raw, boxes, scores) of one photo in turn: every face of the first, then
+    each next one's faces that no earlier one found (IoU < ``UNION_IOU`` in the annotators' convention)."""
+    raw, boxes, scores = [], [], []
+    for r, b, sc in found:
+        for k in range(len(sc)):
+            if boxes and geometry.box_iou(b[k], np.array(boxes))[0].max() >= UNION_IOU:
+                continue
+            raw.append(r[k])
+            boxes.append(b[k])
+            scores.append(sc[k])
+    out = Detections(raw, scores)
+    out.boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    return out
 
 
 class Detector:
@@ -177,18 +196,40 @@ class UnionDetector(Detector):
         self.box_map = None
 
     def detect(self, image):
-        raw, boxes, scores = [], [], []
-        for member in self.members:
-            d = member.detect(image)
-            for k in range(len(d)):
-                if boxes and geometry.box_iou(d.boxes[k], np.array(boxes))[0].max() >= UNION_IOU:
-                    continue
-                raw.append(d.raw[k])
-                boxes.append(d.boxes[k])
-                scores.append(d.scores[k])
-        out = Detections(raw, scores)
-        out.boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        return out
+        return merge_new((d.raw, d.boxes, d.scores) for d in (m.detect(image) for m in self.members))
+
+
+class TurnedDetector(Detector):
+    """A backend on the photo and on the photo turned by each of ``angles`` (degrees, clockwise; ``name@35``
+    turns by -35 and +35): a detector trained on upright faces finds rolled ones on a turned photo.  Every
+    face found upright, then each turned pass's faces no earlier pass found (IoU < ``UNION_IOU``).  A turned
+    face's box (the box map applied in the turned photo) keeps its size, its centre turned back (the landmark
+    model turns a rolled face's crop upright itself, ``Predictor(upright=)``)."""
+
+    def __init__(self, base, angles):
+        self.base, self.angles = base, [float(a) for a in angles]
+        self.name = "%s@%s" % (base.name, "/".join("%g" % a for a in sorted({abs(a) for a in self.angles})))
+        self.box_map = None
+
+    def turned(self, image, angle):
+        """(raw, boxes (N, 4) in photo px in the annotators' convention, scores) found on ``image`` turned by
+        ``angle`` degrees about its centre on a canvas holding all of it."""
+        h, w = image.shape[:2]
+        a = np.radians(angle)
+        cw, ch = abs(w * np.cos(a)) + abs(h * np.sin(a)), abs(w * np.sin(a)) + abs(h * np.cos(a))
+        turn = geometry.similarity_affine((w / 2.0, h / 2.0), angle, 1.0, ((cw - w) / 2.0, (ch - h) / 2.0))
+        d = self.base.detect(geometry.warp(image, turn, int(np.ceil(cw)), int(np.ceil(ch))))
+        back = geometry.invert_affine(turn)
+
+        def turned_back(boxes):
+            centres = geometry.apply_affine(back, (boxes[:, :2] + boxes[:, 2:]) / 2.0)
+            half = (boxes[:, 2:] - boxes[:, :2]) / 2.0
+            return np.concatenate([centres - half, centres + half], 1)
+        return turned_back(d.raw), turned_back(d.boxes), d.scores
+
+    def detect(self, image):
+        d = self.base.detect(image)
+        return merge_new([(d.raw, d.boxes, d.scores)] + [self.turned(image, a) for a in self.angles])
 
 
 class YuNetDetector(Detector):
@@ -248,6 +289,17 @@ def make_detector(name, yunet=None, mxnet=None, labels=None, label_format="cours
         if "boxes" in members or len(set(members)) != len(members):
             raise ValueError("a union of detectors (%s) takes distinct detecting backends, not boxes" % name)
         return UnionDetector(make_detector(m, yunet=yunet, mxnet=mxnet) for m in members)
+    if "@" in name:
+        base, _, degrees = name.partition("@")
+        try:
+            angles = [float(a) for a in degrees.split("/") if a]
+        except ValueError:
+            angles = []
+        if base == "boxes" or not angles or any(not 0 < a < 180 for a in angles):
+            raise ValueError("%s: a detecting backend turned by degrees between 0 and 180, e.g. mtcnn@35 or "
+                             "mtcnn@25/50" % name)
+        return TurnedDetector(make_detector(base, yunet=yunet, mxnet=mxnet, box_map=box_map, **kwargs),
+                              [s * a for a in angles for s in (-1, 1)])
     if name == "haar":
         return HaarDetector(box_map, **kwargs)
     if name == "dlib":

@@ -118,6 +118,32 @@ def test_a_union_of_detectors_keeps_the_first_ones_faces_and_adds_only_the_other
         make_detector("dlib+boxes")
 
 
+def test_a_turned_detector_finds_a_face_rolled_past_its_training_and_turns_its_box_back():
+    from deploy.detect import TurnedDetector, make_detector
+    from recordio import schema as sch
+    img, face = _frontal_photo()
+    truth = sch.convert_points(face.points, "course21")
+    upright_box = make_detector("mtcnn").detect(img).boxes
+    assert len(upright_box) == 1
+    turn = geometry.similarity_affine(truth.mean(0), 75.0, 1.0)  # the face rolled 75 degrees about its centre
+    rolled = geometry.warp(img, turn, img.shape[1], img.shape[0])
+    centre = geometry.apply_affine(turn, ((upright_box[0, :2] + upright_box[0, 2:]) / 2)[None])[0]
+    mtcnn = make_detector("mtcnn")
+    assert not len(mtcnn.detect(rolled))  # upright, MTCNN misses it (at 60 degrees it still finds it)
+    turned = make_detector("mtcnn@75")
+    assert isinstance(turned, TurnedDetector) and turned.angles == [-75.0, 75.0] and turned.name == "mtcnn@75"
+    found = turned.detect(rolled)
+    assert len(found) == 1 and len(found.raw) == len(found.scores) == 1
+    size = geometry.box_size(upright_box)[0][0]
+    # the box found on the photo turned back by 75 degrees: about the upright face's box, about its centre
+    np.testing.assert_allclose((found.boxes[0, :2] + found.boxes[0, 2:]) / 2, centre, atol=0.1 * size)
+    assert abs(geometry.box_size(found.boxes)[0][0] / size - 1) < 0.15
+    for bad in ("mtcnn@", "mtcnn@x", "mtcnn@0", "boxes@30"):
+        with pytest.raises(ValueError, match="turned by degrees"):
+            make_detector(bad)
+    assert make_detector("mtcnn@30/50+dlib").name == "mtcnn@30/50+dlib"
+
+
 def test_detector_backends_report_what_they_need(tmp_path):
     from deploy.detect import make_detector
     with pytest.raises(FileNotFoundError, match="nothing is downloaded"):
