@@ -15,7 +15,8 @@ found, photos or frames per second, the camera, and what was skipped and why.
 Camera: ``--focal PX`` and ``--center X,Y``; without them focal = the photo's width and the principal point
 at its centre (the summary says it was assumed).  Detection (``deploy/detect.py``): the detector's boxes are
 mapped to the annotators' convention; on photos each face is then re-cropped from the landmark model's first
-points and answered again (``look``; ``--no_refit``: the detector's box only); a stage-3 landmark model's
+points and answered again (``look``; ``--no_refit``: the detector's box only); a face rolled more than
+``--upright`` degrees is answered from its crop turned upright (``Predictor``); a stage-3 landmark model's
 score drops the detections it judges non-face (``--keep_nonfaces`` keeps them).  In video, faces are tracked
 (their points give the next frame's box; the detector runs every ``--detect_every`` frames, when a track's
 face_score falls and when a track is lost); points are smoothed by a constant-velocity Kalman filter
