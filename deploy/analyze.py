@@ -57,7 +57,7 @@ from tqdm import tqdm  # noqa: E402
 
 from deploy.gazecal import Calibration, Screen, direction  # noqa: E402
 from deploy.predictor import add_backend_args, backend_kwargs  # noqa: E402
-from deploy.track import KALMAN_ACCEL, KALMAN_JUMP, KALMAN_NOISE  # noqa: E402
+from deploy.track import KALMAN_ACCEL, KALMAN_JUMP, KALMAN_LAG, KALMAN_NOISE  # noqa: E402
 from recordio import devices, gazeviews, geometry, imagefile  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -113,6 +113,9 @@ def parse_args(argv=None):
                     help="Kalman: how fast the points' motion may change, face widths per s^1.5")
     ap.add_argument("--noise", type=float, default=KALMAN_NOISE,
                     help="Kalman: the landmark model's frame-to-frame point error, face widths")
+    ap.add_argument("--lag", type=int, help="Kalman, video files: each frame's points are revised with the next LAG "
+                                            "frames' (a fixed-lag smoother; output waits LAG frames); default %d for "
+                                            "files, 0 (no wait) for a camera" % KALMAN_LAG)
     ap.add_argument("--jump", type=float, default=KALMAN_JUMP,
                     help="Kalman: points this many standard deviations off the predicted motion restart the filter")
     ap.add_argument("--min_cutoff", type=float, default=1.0, help="One-Euro cut-off of still points, Hz")
@@ -405,13 +408,15 @@ class _VideoOut:
     """What becomes of a video's frames once their answers are complete: results lines, gaze (Gaze360's
     windows need the frames after it, so frames wait ``delay`` frames), smoothing of gaze, drawing."""
 
-    def __init__(self, an, label, results, out_dir, name, fps):
+    def __init__(self, an, label, results, out_dir, name, fps, lag=0):
         self.an, self.label, self.results, self.fps = an, label, results, fps
         self.path = None if not out_dir else os.path.join(
             out_dir, (name or os.path.splitext(os.path.basename(str(label)))[0]) + ".mp4")
         self.writer = None
-        self.delay = an.gaze.half if an.gaze is not None else 0
+        self.half = an.gaze.half if an.gaze is not None else 0  # Gaze360: frames on each side of a window
+        self.delay = max(self.half, lag)  # frames a frame waits for those after it
         self.pending = collections.deque()
+        self.smoothers = {}  # frame index -> {track id: its point filter}, asked for the points again at the end
         self.history = {}  # track id -> {frame index: (views, View)}
         self.filters = {}
         from deploy.track import OneEuroFilter
@@ -419,8 +424,11 @@ class _VideoOut:
             lambda: OneEuroFilter(an.args.gaze_min_cutoff, an.args.gaze_beta))
         self.running = True
 
-    def add(self, index, t, frame, faces):
-        """Frame ``index`` at ``t`` s with its faces: (record, points, (R, t) or None, track id)."""
+    def add(self, index, t, frame, faces, smoothers=None):
+        """Frame ``index`` at ``t`` s with its faces: (record, points, (R, t) or None, track id); ``smoothers``:
+        {track id: point filter} whose ``smoothed(t)`` revises the points when the frame is finished."""
+        if smoothers:
+            self.smoothers[index] = smoothers
         if self.an.gaze is not None:
             for face, points, rt, tid in faces:
                 views = self.an.gaze_views(frame, points, rt)
@@ -440,13 +448,13 @@ class _VideoOut:
             self.writer.release()
 
     def _window(self, tid, index):
-        """The views of track ``tid`` in frames index-delay .. index+delay; where the track has no view, the
+        """The views of track ``tid`` in frames index-half .. index+half; where the track has no view, the
         nearest frame towards the middle that it has (the edge frame repeats)."""
         hist = self.history.get(tid, {})
         if index not in hist:
             return None
         out = []
-        for k in range(index - self.delay, index + self.delay + 1):
+        for k in range(index - self.half, index + self.half + 1):
             j = k
             while j not in hist:
                 j += 1 if j < index else -1
@@ -456,6 +464,11 @@ class _VideoOut:
     def _finish(self, entry):
         index, t, frame, faces = entry
         an = self.an
+        smoothers = self.smoothers.pop(index, {})
+        for face, _, _, tid in faces:
+            revised = smoothers[tid].smoothed(t) if tid in smoothers else None
+            if revised is not None:
+                face["points"] = np.round(revised, 2).tolist()
         if an.gaze is not None:
             answers = an.add_gaze([f for f, _, _, _ in faces], [self._window(tid, index) for _, _, _, tid in faces])
             for (face, _, _, tid), a in zip(faces, answers):
@@ -489,14 +502,16 @@ def analyze_video(an, source, results, out_dir, summary, name=None):
         return 0, 0
     fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if not isinstance(source, int) else 0
+    lag = an.args.lag if an.args.lag is not None else 0 if isinstance(source, int) else KALMAN_LAG
+    lag = lag if an.args.filter == "kalman" and not an.args.no_smooth else 0
     smooth = None if an.args.no_smooth else {
         "points": ({"filter": "kalman", "accel": an.args.accel, "noise": an.args.noise,
-                    "jump": an.args.jump} if an.args.filter == "kalman"
+                    "jump": an.args.jump, "keep": lag + 1 if lag else 0} if an.args.filter == "kalman"
                    else {"filter": "one_euro", "min_cutoff": an.args.min_cutoff, "beta": an.args.beta}),
         "pose": {"min_cutoff": an.args.pose_min_cutoff, "beta": an.args.pose_beta}}
     tracker = Tracker(lambda image: an.detect(image, kind="video"), an.args.detect_every,
                       0.0 if an.args.keep_nonfaces else an.args.face_threshold, an.args.refresh_score, smooth)
-    out = _VideoOut(an, label, results, out_dir, name, fps)
+    out = _VideoOut(an, label, results, out_dir, name, fps, lag)
     frame_index, faces_found, bad_run = -1, 0, 0
     bar = tqdm(total=total or None, desc=os.path.basename(str(label)), unit="frame", mininterval=0.5)
     while out.running:
@@ -520,7 +535,7 @@ def analyze_video(an, source, results, out_dir, summary, name=None):
         t = frame_index / fps
         tracks = list(tracker.boxes_for(frame))
         boxes = np.array([tr.box for tr in tracks]).reshape(-1, 4)
-        kept_faces = []
+        kept_faces, smoothers = [], {}
         for tr, (face, points, rt, answered) in zip(tracks, an.faces(frame, boxes, [tr.det_score for tr in tracks])):
             if not answered:  # judged non-face: the track ends
                 tracker.update(tr, None, face["face_score"], None, t, (w, h))
@@ -536,8 +551,10 @@ def analyze_video(an, source, results, out_dir, summary, name=None):
                 face["pose"] = dict(zip(("pitch", "yaw", "roll"), np.round(pose, 2).tolist()))
             face.update({"source": label, "image": label, "frame": frame_index, "time": round(t, 4), "track": tr.id})
             kept_faces.append((face, points, rt, tr.id))
+            if lag:
+                smoothers[tr.id] = tr.point_filter
             faces_found += 1
-        out.add(frame_index, t, frame, kept_faces)
+        out.add(frame_index, t, frame, kept_faces, smoothers)
     out.close()
     bar.close()
     cap.release()

@@ -66,6 +66,7 @@ class OneEuroFilter:
 # The Kalman filter's defaults, analyze.py's too: set on rendered video (README): noise follows the shipped
 # model's frame-to-frame error (0.05 suited the model shipped before, 0.03 the ensemble shipped now)
 KALMAN_ACCEL, KALMAN_NOISE, KALMAN_JUMP = 0.7, 0.03, 4.0
+KALMAN_LAG = 4  # video files: frames after a frame that revise its points (KalmanFilter.smoothed)
 
 
 class KalmanFilter:
@@ -94,9 +95,35 @@ class KalmanFilter:
     # low-pass, is steadier inside the loop, so its box follows its own output.
     box_from_raw = True
 
-    def __init__(self, accel=KALMAN_ACCEL, noise=KALMAN_NOISE, jump=KALMAN_JUMP, speed0=0.5):
+    def __init__(self, accel=KALMAN_ACCEL, noise=KALMAN_NOISE, jump=KALMAN_JUMP, speed0=0.5, keep=0):
         self.accel, self.noise, self.jump, self.speed0 = accel, noise, jump, speed0
         self.x = self.v = self.P = self.t = None
+        self.keep = keep  # frames of history kept for ``smoothed`` (0: none)
+        self.history = []  # (t, x, v, P, F, P_prior): the filtered state at each frame since the last restart
+
+    def _remember(self, F=None, prior=None):
+        if self.keep:
+            if F is None:  # a restart: nothing before it explains what follows
+                self.history = []
+            self.history.append((self.t, self.x.copy(), self.v.copy(), self.P.copy(), F, prior))
+            del self.history[:-self.keep]
+
+    def smoothed(self, t):
+        """The value at the earlier frame time ``t`` given every frame filtered since (a fixed-lag
+        Rauch-Tung-Striebel smoother over the kept history, no further back than the last restart); None when
+        ``t`` is no longer kept."""
+        times = [h[0] for h in self.history]
+        if t not in times:
+            return None
+        k = times.index(t)
+        x, v = self.history[-1][1], self.history[-1][2]
+        for j in range(len(self.history) - 2, k - 1, -1):
+            _, xj, vj, Pj, _, _ = self.history[j]
+            _, _, _, _, F, prior = self.history[j + 1]
+            C = Pj @ F.T @ np.linalg.inv(prior)  # the same gain for every coordinate
+            dx, dv = x - (xj + F[0, 1] * vj), v - vj
+            x, v = xj + C[0, 0] * dx + C[0, 1] * dv, vj + C[1, 0] * dx + C[1, 1] * dv
+        return x.copy()
 
     def __call__(self, z, t, scale=1.0):
         """The filtered value of ``z`` at time ``t`` seconds; noise and acceleration scale with ``scale``."""
@@ -113,10 +140,12 @@ class KalmanFilter:
                 self.x = self.x + self.v * dt + gain[0] * residual
                 self.v = self.v + gain[1] * residual
                 self.P, self.t = P - np.outer(gain, P[0]), t
+                self._remember(F, P)
                 return self.x.copy()
         # the first frame, or a jump no steady motion explains: start again from this measurement
         self.x, self.v, self.t = z.copy(), np.zeros_like(z), t
         self.P = np.diag([r2, (self.speed0 * scale) ** 2])
+        self._remember()
         return z.copy()
 
 

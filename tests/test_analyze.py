@@ -75,6 +75,32 @@ def test_kalman_filter_keeps_a_still_point_still_follows_steady_motion_and_jumps
     assert frames <= 4  # and stays within 1 px of it after 4 frames
 
 
+def test_the_fixed_lag_smoother_revises_points_with_later_frames_but_never_across_a_restart():
+    from deploy.track import KalmanFilter
+    rng = np.random.default_rng(2)
+    t = np.arange(150) / FPS
+    truth = 100.0 + 20.0 * np.sin(0.8 * t)  # slow motion, px
+    noisy = truth + rng.normal(0, 1.0, len(t))
+    lag = 4
+    f = KalmanFilter(keep=lag + 1)
+    filtered, smoothed = [], {}
+    for k in range(len(t)):
+        filtered.append(f(np.array([noisy[k]]), t[k], scale=50.0)[0])
+        if k >= lag:
+            smoothed[k - lag] = f.smoothed(t[k - lag])[0]
+    assert f.smoothed(t[len(t) - lag - 2]) is None  # older than the kept history
+    np.testing.assert_allclose(f.smoothed(t[-1]), filtered[-1])  # the newest frame has nothing after it
+    s = np.array([smoothed[k] for k in range(20, len(t) - lag)])
+    e_f, e_s = np.array(filtered[20:len(t) - lag]) - truth[20:len(t) - lag], s - truth[20:len(t) - lag]
+    assert np.sqrt(np.mean(np.diff(e_s) ** 2)) < 0.5 * np.sqrt(np.mean(np.diff(e_f) ** 2))  # half the jitter
+    assert np.sqrt(np.mean(e_s ** 2)) < np.sqrt(np.mean(e_f ** 2))  # and closer to the truth
+    f = KalmanFilter(keep=lag + 1)
+    still = [f(np.array([10.0]), k / FPS, scale=50.0) for k in range(10)]
+    assert f.smoothed(9 / FPS)[0] == 10.0 and still[-1][0] == 10.0  # a still point stays still
+    f(np.array([30.0]), 10 / FPS, scale=50.0)  # a jump restarts the filter: the frames before it keep their value
+    assert f.smoothed(9 / FPS) is None and f.smoothed(10 / FPS)[0] == 30.0
+
+
 def _frontal_photo(seed=0):
     from tools.synth.render import SynthConfig, render_photo
     cfg = SynthConfig(yaw=10.0, pitch=10.0, roll=5.0, blur_prob=0.0, noise_sigma=(0.0, 0.0), occluder_prob=0.0,
