@@ -34,9 +34,6 @@ NMS_IOU = 0.4  # boxes of one face found by several cascades or sub-detectors ov
 UNION_IOU = 0.3  # a face one backend of a union found, another backend's box overlapping it this much is that face
 BACKENDS = ("haar", "dlib", "mtcnn", "yunet", "mxnet", "boxes")
 POINTS_MAP = "points:%s"  # boxmaps.json's key of a schema's map from its points' tight box to the annotated box
-# Settings of a backend on turned photos (``name@DEG``): MTCNN looks there for faces from 32 px up, not 16 (on
-# 300 training + 100 validation photos the same faces found, 42% less time: small faces are seldom rolled far)
-TURNED_KWARGS = {"mtcnn": {"min_face": 32}}
 
 
 class Detections:
@@ -204,14 +201,13 @@ class UnionDetector(Detector):
 
 class TurnedDetector(Detector):
     """A backend on the photo and on the photo turned by each of ``angles`` (degrees, clockwise; ``name@35``
-    turns by -35 and +35; ``turned``: the backend as set for turned photos, ``TURNED_KWARGS``): a detector
-    trained on upright faces finds rolled ones on a turned photo.  Every face found upright, then each turned
-    pass's faces no earlier pass found (IoU < ``UNION_IOU``).  A turned face's box (the box map applied in the turned photo) keeps its size, its centre turned back (the landmark
+    turns by -35 and +35): a detector trained on upright faces finds rolled ones on a turned photo.  Every
+    face found upright, then each turned pass's faces no earlier pass found (IoU < ``UNION_IOU``).  A turned
+    face's box (the box map applied in the turned photo) keeps its size, its centre turned back (the landmark
     model turns a rolled face's crop upright itself, ``Predictor(upright=)``)."""
 
-    def __init__(self, base, angles, turned=None):
+    def __init__(self, base, angles):
         self.base, self.angles = base, [float(a) for a in angles]
-        self.on_turned = turned or base  # the backend as it runs on the turned photos
         self.name = "%s@%s" % (base.name, "/".join("%g" % a for a in sorted({abs(a) for a in self.angles})))
         self.box_map = None
 
@@ -222,7 +218,7 @@ class TurnedDetector(Detector):
         a = np.radians(angle)
         cw, ch = abs(w * np.cos(a)) + abs(h * np.sin(a)), abs(w * np.sin(a)) + abs(h * np.cos(a))
         turn = geometry.similarity_affine((w / 2.0, h / 2.0), angle, 1.0, ((cw - w) / 2.0, (ch - h) / 2.0))
-        d = self.on_turned.detect(geometry.warp(image, turn, int(np.ceil(cw)), int(np.ceil(ch))))
+        d = self.base.detect(geometry.warp(image, turn, int(np.ceil(cw)), int(np.ceil(ch))))
         back = geometry.invert_affine(turn)
 
         def turned_back(boxes):
@@ -302,9 +298,8 @@ def make_detector(name, yunet=None, mxnet=None, labels=None, label_format="cours
         if base == "boxes" or not angles or any(not 0 < a < 180 for a in angles):
             raise ValueError("%s: a detecting backend turned by degrees between 0 and 180, e.g. mtcnn@35 or "
                              "mtcnn@25/50" % name)
-        made = [make_detector(base, yunet=yunet, mxnet=mxnet, box_map=box_map, **dict(kwargs, **k))
-                for k in ({}, TURNED_KWARGS.get(base, {}))]
-        return TurnedDetector(made[0], [s * a for a in angles for s in (-1, 1)], made[1])
+        return TurnedDetector(make_detector(base, yunet=yunet, mxnet=mxnet, box_map=box_map, **kwargs),
+                              [s * a for a in angles for s in (-1, 1)])
     if name == "haar":
         return HaarDetector(box_map, **kwargs)
     if name == "dlib":

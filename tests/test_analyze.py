@@ -158,7 +158,6 @@ def test_a_turned_detector_finds_a_face_rolled_past_its_training_and_turns_its_b
     assert not len(mtcnn.detect(rolled))  # upright, MTCNN misses it (at 60 degrees it still finds it)
     turned = make_detector("mtcnn@75")
     assert isinstance(turned, TurnedDetector) and turned.angles == [-75.0, 75.0] and turned.name == "mtcnn@75"
-    assert turned.base.min_face == 16 and turned.on_turned.min_face == 32  # TURNED_KWARGS
     found = turned.detect(rolled)
     assert len(found) == 1 and len(found.raw) == len(found.scores) == 1
     size = geometry.box_size(upright_box)[0][0]
