@@ -38,20 +38,22 @@ POINTS_MAP = "points:%s"  # boxmaps.json's key of a schema's map from its points
 
 class Detections:
     """The faces found in one photo: ``boxes`` (N, 4) in the annotators' convention (the box map applied),
-    ``raw`` (N, 4) as the detector gave them, ``scores`` (N,) (higher is surer; each backend its own scale)."""
+    ``raw`` (N, 4) as the detector gave them, ``scores`` (N,) (higher is surer; each backend its own scale).
+    ``boxes``: the annotators' boxes when already made (several backends' faces, each with its own map)."""
 
-    def __init__(self, raw, scores, box_map=None):
+    def __init__(self, raw, scores, box_map=None, boxes=None):
         self.raw = np.asarray(raw, dtype=np.float64).reshape(-1, 4)
         self.scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-        self.boxes = geometry.map_box(self.raw, box_map) if box_map is not None and len(self.raw) else self.raw
+        if boxes is not None:
+            self.boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        else:
+            self.boxes = geometry.map_box(self.raw, box_map) if box_map is not None and len(self.raw) else self.raw
 
     def __len__(self):
         return len(self.scores)
 
     def keep(self, mask):
-        out = Detections(self.raw[mask], self.scores[mask])
-        out.boxes = self.boxes[mask]
-        return out
+        return Detections(self.raw[mask], self.scores[mask], boxes=self.boxes[mask])
 
 
 def nms(boxes, scores, iou=NMS_IOU, over="union"):
@@ -99,9 +101,7 @@ def merge_new(found):
             raw.append(r[k])
             boxes.append(b[k])
             scores.append(sc[k])
-    out = Detections(raw, scores)
-    out.boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    return out
+    return Detections(raw, scores, boxes=boxes)
 
 
 class Detector:
