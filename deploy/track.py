@@ -99,13 +99,18 @@ class KalmanFilter:
         self.accel, self.noise, self.jump, self.speed0 = accel, noise, jump, speed0
         self.x = self.v = self.P = self.t = None
         self.keep = keep  # frames of history kept for ``smoothed`` (0: none)
-        self.history = []  # (t, x, v, P, F, P_prior): the filtered state at each frame since the last restart
+        # [t, x, v, P, dt, C] at each frame since the last restart: the filtered state, and the time to the next
+        # frame with the smoother's gain back from it (set when that frame comes; the same for every coordinate)
+        self.history = []
 
     def _remember(self, F=None, prior=None):
         if self.keep:
             if F is None:  # a restart: nothing before it explains what follows
                 self.history = []
-            self.history.append((self.t, self.x.copy(), self.v.copy(), self.P.copy(), F, prior))
+            elif self.history:
+                last = self.history[-1]
+                last[4], last[5] = F[0, 1], last[3] @ F.T @ np.linalg.inv(prior)
+            self.history.append([self.t, self.x.copy(), self.v.copy(), self.P.copy(), None, None])
             del self.history[:-self.keep]
 
     def smoothed(self, t):
@@ -115,13 +120,9 @@ class KalmanFilter:
         times = [h[0] for h in self.history]
         if t not in times:
             return None
-        k = times.index(t)
         x, v = self.history[-1][1], self.history[-1][2]
-        for j in range(len(self.history) - 2, k - 1, -1):
-            _, xj, vj, Pj, _, _ = self.history[j]
-            _, _, _, _, F, prior = self.history[j + 1]
-            C = Pj @ F.T @ np.linalg.inv(prior)  # the same gain for every coordinate
-            dx, dv = x - (xj + F[0, 1] * vj), v - vj
+        for _, xj, vj, _, dt, C in reversed(self.history[times.index(t):-1]):
+            dx, dv = x - (xj + dt * vj), v - vj
             x, v = xj + C[0, 0] * dx + C[0, 1] * dv, vj + C[1, 0] * dx + C[1, 1] * dv
         return x.copy()
 
