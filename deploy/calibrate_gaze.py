@@ -24,7 +24,7 @@ if __package__ in (None, ""):
 
 import numpy as np  # noqa: E402
 
-from deploy.gazecal import Calibration, Screen, angles_of, angular_error  # noqa: E402
+from deploy.gazecal import AFFINE_FIT_MIN, Calibration, Screen, angles_of, angular_error  # noqa: E402
 from recordio.labelfiles import LineError, parse_floats  # noqa: E402
 
 
@@ -98,12 +98,24 @@ def main(argv=None):
     cal.save(args.out)
     print("%d targets (%d skipped): %s correction, mean error %.2f deg before, %.2f after (on the targets "
           "themselves) -> %s" % (len(predicted), len(errors), cal.kind, cal.error_before, cal.error_after, args.out))
-    if len(predicted) >= 2:  # leave-one-out: the error on targets the fit did not see
-        loo = [float(angular_error(Calibration.fit(np.delete(predicted, k, 0), np.delete(target, k, 0))(
-            predicted[k]), target[k])) for k in range(len(predicted))]
-        print("leave-one-out mean error %.2f deg" % np.mean(loo))
+    loo = leave_one_out(predicted, target, cal.kind)
+    if loo is not None:
+        print("leave-one-out mean error %.2f deg (%s fits of %d targets)" % (np.mean(loo), cal.kind,
+                                                                             len(predicted) - 1))
     return cal
 
 
+def leave_one_out(predicted, target, kind):
+    """Each target's error under a fit of ``kind`` (the saved fit's) to the others, degrees; None when the
+    others are too few for that kind."""
+    need = AFFINE_FIT_MIN if kind == "affine" else 1
+    if len(predicted) - 1 < need:
+        return None
+    return np.array([float(angular_error(Calibration.fit(np.delete(predicted, k, 0), np.delete(target, k, 0),
+                                                         kind)(predicted[k]), target[k]))
+                     for k in range(len(predicted))])
+
+
 if __name__ == "__main__":
-    main()
+    from recordio.cli import run
+    run(main)

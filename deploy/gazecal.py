@@ -27,6 +27,7 @@ import numpy as np
 from recordio import geometry
 
 AFFINE_MIN = 6  # targets needed for the full affine correction; fewer fit an offset
+AFFINE_FIT_MIN = 3  # pairs that determine an affine map of the two angles (3 unknowns per angle)
 
 
 def angles_of(vectors):
@@ -56,24 +57,31 @@ def direction(g):
 class Calibration:
     """A fitted correction of (pitch, yaw) in degrees: ``matrix`` (2, 3)."""
 
-    def __init__(self, matrix, samples=0, error_before=None, error_after=None):
+    def __init__(self, matrix, samples=0, error_before=None, error_after=None, kind=None):
         self.matrix = np.asarray(matrix, np.float64).reshape(2, 3)
+        self._kind = kind
         self.samples, self.error_before, self.error_after = samples, error_before, error_after
 
     @classmethod
-    def fit(cls, predicted, target):
-        """The correction taking ``predicted`` (N, 2) to ``target`` (N, 2), degrees; an offset from fewer
-        than AFFINE_MIN pairs, a least-squares affine map from more."""
+    def fit(cls, predicted, target, kind=None):
+        """The correction taking ``predicted`` (N, 2) to ``target`` (N, 2), degrees: ``kind`` "offset" or
+        "affine" (least squares, from 3 pairs up); None: an offset from fewer than AFFINE_MIN pairs, an affine
+        map from more."""
         p, t = np.asarray(predicted, np.float64).reshape(-1, 2), np.asarray(target, np.float64).reshape(-1, 2)
         if len(p) == 0 or len(p) != len(t):
             raise ValueError("calibration needs pairs of predicted and target angles, got %d and %d"
                              % (len(p), len(t)))
-        if len(p) < AFFINE_MIN:
+        kind = kind or ("offset" if len(p) < AFFINE_MIN else "affine")
+        if kind not in ("offset", "affine"):
+            raise ValueError("calibration kind %r: offset or affine" % kind)
+        if kind == "affine" and len(p) < AFFINE_FIT_MIN:
+            raise ValueError("an affine calibration needs %d pairs, got %d" % (AFFINE_FIT_MIN, len(p)))
+        if kind == "offset":
             matrix = np.hstack([np.eye(2), (t - p).mean(0)[:, None]])
         else:
             X = np.hstack([p, np.ones((len(p), 1))])
             matrix = np.linalg.lstsq(X, t, rcond=None)[0].T
-        cal = cls(matrix, len(p))
+        cal = cls(matrix, len(p), kind=kind)
         cal.error_before = float(np.mean(angular_error(p, t)))
         cal.error_after = float(np.mean(angular_error(cal(p), t)))
         return cal
@@ -85,6 +93,8 @@ class Calibration:
 
     @property
     def kind(self):
+        if self._kind:
+            return self._kind
         return "offset" if np.allclose(self.matrix[:, :2], np.eye(2)) else "affine"
 
     def apply(self, answer):
@@ -111,7 +121,8 @@ class Calibration:
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise SystemExit("error: %s is not a gaze calibration (deploy/calibrate_gaze.py writes one): %s"
                              % (path, e))
-        return cls(matrix, d.get("samples", 0), d.get("mean_error_before_deg"), d.get("mean_error_after_deg"))
+        return cls(matrix, d.get("samples", 0), d.get("mean_error_before_deg"), d.get("mean_error_after_deg"),
+                   d.get("kind") if d.get("kind") in ("offset", "affine") else None)
 
 
 class Screen:

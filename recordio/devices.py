@@ -9,11 +9,13 @@ import ctypes
 import os
 import subprocess
 
+from recordio.errors import UserError
+
 MIN_CC = (5, 0)
 MAX_MAJOR = 8  # the newest architecture family the 1.9.1 CUDA builds carry code for
 
 
-class DeviceError(RuntimeError):
+class DeviceError(UserError, RuntimeError):
     pass
 
 

@@ -14,6 +14,8 @@ import zlib
 
 import numpy as np
 
+from recordio.errors import UserError
+
 JPEG_SOI = b"\xff\xd8"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # decoder messages that mean the pixels are not the photo's (libjpeg warnings, libpng errors)
@@ -21,7 +23,7 @@ DECODER_WARNINGS = ("Corrupt JPEG data", "Premature end of JPEG", "libpng error"
                     "Invalid SOS", "Bogus marker", "JPEG datastream contains no image", "Not a JPEG file")
 
 
-class ImageProblem(ValueError):
+class ImageProblem(UserError, ValueError):
     """A photo that is missing, cut short or corrupt; the message names the file and says why."""
 
 

@@ -16,6 +16,9 @@ import os
 import subprocess
 import sys
 
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCORES = {"scores_flip_averaged_every_face": "score_all", "scores_flip_averaged_stage3": "score",
           "scores_one_pass_every_face": "score_noflip"}
@@ -75,4 +78,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    from recordio.cli import run
+    sys.exit(0 if run(main) else 1)

@@ -11,6 +11,9 @@ import json
 import os
 import sys
 
+if __package__ in (None, ""):
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 LANDMARK_COLUMNS = (("count", "faces", "%d"), ("nme", "NME", "%.4f"), ("nme_median", "median", "%.4f"),
                     ("fr", "FR@0.1", "%.2f%%"), ("auc", "AUC@0.1", "%.3f"), ("box_nme", "box NME", "%.4f"),
                     ("unanswered", "unanswered", "%d"))
@@ -74,4 +77,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from recordio.cli import run
+    run(main)

@@ -113,4 +113,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from recordio.cli import run
+    run(main)
