@@ -12,6 +12,8 @@ import warnings
 import numpy as np
 
 from recordio import geometry
+from recordio.errors import BadInput, BadModelFile, MissingFile, brief
+from recordio.schema import PARAMS_DIGEST, check_params_digest, read_export_meta
 
 
 BACKENDS = ("mxnet", "mkldnn", "onnxruntime", "int8", "auto")
@@ -108,13 +110,8 @@ class Predictor:
                  upright=None):
         if prefix.endswith("-symbol.json"):
             prefix = prefix[: -len("-symbol.json")]
-        for suffix in ("-symbol.json", "-0000.params", "-meta.json"):
-            if not os.path.exists(prefix + suffix):
-                raise FileNotFoundError("%s%s not found: an export has -symbol.json, -0000.params and -meta.json"
-                                        % (prefix, suffix))
         self.prefix = prefix
-        with open(prefix + "-meta.json") as f:
-            self.meta = json.load(f)
+        self.meta = read_export_meta(prefix)
         inp = self.meta["input"]
         self.channels, self.size = inp["shape"][1], inp["shape"][2]
         self.height, self.width = inp["shape"][2], inp["shape"][3]
@@ -122,16 +119,16 @@ class Predictor:
         self.flip_perm = None
         self.upright = upright
         if upright is not None and self.meta.get("task") != "landmarks":
-            raise ValueError("upright is for landmark models; %s is a %s model" % (prefix, self.meta.get("task")))
+            raise BadInput("upright is for landmark models; %s is a %s model" % (prefix, self.meta.get("task")))
         if flip:
             if self.meta.get("task") != "landmarks":
-                raise ValueError("flip averaging is for landmark models; %s is a %s model"
+                raise BadInput("flip averaging is for landmark models; %s is a %s model"
                                  % (prefix, self.meta.get("task")))
             from recordio.schema import get_schema
             self.flip_perm = get_schema(self.meta["schema"]).flip_perm
         backend = backend or ("mkldnn" if mkldnn else "mxnet")
         if backend not in BACKENDS:
-            raise ValueError("unknown backend %r; valid: %s" % (backend, ", ".join(BACKENDS)))
+            raise BadInput("unknown backend %r; valid: %s" % (backend, ", ".join(BACKENDS)))
         self.timings = {}
         if backend == "auto":
             self._fastest(ctx, calib, batch_size)
@@ -144,27 +141,52 @@ class Predictor:
         self.ctx = list(ctx) if isinstance(ctx, (list, tuple)) else [ctx or mx.cpu()]
         self.session = self.net = None
         if backend == "onnxruntime":
-            import onnxruntime as ort
-            path = self.prefix + ".onnx"
-            if not os.path.exists(path):
-                raise FileNotFoundError("%s not found: write it with python train/export.py RUN_DIR --onnx" % path)
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
-            self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+            self.session = self._onnx_session()
             self.session_input = self.session.get_inputs()[0].name
             return
         from mxnet import gluon
         inp = self.meta["input"]
-        with warnings.catch_warnings():  # imports cannot know the input's dtype until the first call
-            warnings.filterwarnings("ignore", "Cannot decide type")
-            self.net = gluon.SymbolBlock.imports(self.prefix + "-symbol.json", [inp["name"]],
-                                                 self.prefix + "-0000.params", ctx=self.ctx)
+        check_params_digest(self.prefix, self.meta)
+        try:
+            with warnings.catch_warnings():  # imports cannot know the input's dtype until the first call
+                warnings.filterwarnings("ignore", "Cannot decide type")
+                self.net = gluon.SymbolBlock.imports(self.prefix + "-symbol.json", [inp["name"]],
+                                                     self.prefix + "-0000.params", ctx=self.ctx)
+        except (mx.base.MXNetError, AssertionError, ValueError, KeyError) as e:
+            raise BadModelFile("%s-symbol.json with %s-0000.params cannot be loaded (%s): a file is cut short, "
+                               "damaged or of another network; export the model again"
+                               % (self.prefix, self.prefix, brief(e)))
         probe = mx.nd.zeros(tuple(inp["shape"]), ctx=self.ctx[0])
         if backend == "mkldnn":
             self.net.optimize_for(probe, backend="MKLDNN")
         elif backend == "int8":
             self.net = self._quantized(calib)
         self.net.hybridize(static_alloc=True)
+
+    def _onnx_session(self):
+        """An ONNX Runtime session of ``prefix.onnx``, once the file has proved it was converted from this
+        export's params (its metadata's digest equals the meta's, which equals the params file's)."""
+        import onnxruntime as ort
+        path = self.prefix + ".onnx"
+        if not os.path.exists(path):
+            raise MissingFile("%s not found: write it with python train/export.py RUN_DIR --onnx (or --onnx_of %s)"
+                              % (path, self.prefix))
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's own error classes (InvalidProtobuf, Fail, ...) share no base
+            raise BadModelFile("%s cannot be loaded by ONNX Runtime (%s); write it again with python "
+                               "train/export.py --onnx_of %s" % (path, brief(e), self.prefix))
+        own = session.get_modelmeta().custom_metadata_map.get(PARAMS_DIGEST)
+        want = self.meta.get(PARAMS_DIGEST)
+        if own is None or want is None or own != want:
+            raise BadModelFile("%s was not converted from this export's weights (%s: the ONNX file's %s, "
+                               "%s-meta.json's %s): it is stale or of another export; write it again with python "
+                               "train/export.py --onnx_of %s" % (path, PARAMS_DIGEST, (own or "none")[:12],
+                                                                 self.prefix, (want or "none")[:12], self.prefix))
+        check_params_digest(self.prefix, self.meta)
+        return session
 
     def _quantized(self, calib):
         """The network quantized to int8 by MXNet (MKLDNN), its ranges calibrated on ``calib``."""
@@ -173,7 +195,7 @@ class Predictor:
         import mxnet as mx
         from mxnet.contrib import quantization
         if calib is None or not len(calib):
-            raise ValueError("the int8 backend needs calibration inputs (--calib ARCHIVE)")
+            raise BadInput("the int8 backend needs calibration inputs (--calib ARCHIVE)")
         calib = np.asarray(calib, np.float32)
         name = self.meta["input"]["name"]
         batch = min(len(calib), 32)
@@ -214,11 +236,14 @@ class Predictor:
                 for _ in range(AUTO_REPEATS):
                     self._run_backend(x)
                 self.timings[backend] = round(1000 * (time.perf_counter() - start) / AUTO_REPEATS, 3)
-            except (FileNotFoundError, ValueError) as e:
-                self.timings[backend] = "unavailable: %s" % e
+            except Exception as e:  # any backend that cannot build or run here is left out, with its reason
+                self.timings[backend] = "unavailable: %s" % brief(e)
                 continue
             if best is None or self.timings[backend] < self.timings[best]:
                 best, kept = backend, dict(self.__dict__)
+        if kept is None:
+            raise BadModelFile("%s: no backend could run it (%s)" % (self.prefix, "; ".join(
+                "%s: %s" % kv for kv in self.timings.items())))
         self.__dict__.update(kept)  # the fastest as it was built and timed (int8 is not quantized twice)
 
     def raw(self, batch):

@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from recordio.errors import UserError
+
 PROJECT_VERSION = "0.1.0"
 FORMAT_VERSION = 1
 
 
-class ArchiveError(ValueError):
+class ArchiveError(UserError, ValueError):
     """An archive or its metadata is missing, corrupt or inconsistent."""
 
 
@@ -593,3 +595,63 @@ def read_meta(prefix):
         get_schema(meta["schema"])
     meta["_path"] = path
     return meta
+
+
+# --------------------------------------------------------------------------
+# exports (train/export.py writes them, deploy/ reads them)
+
+EXPORT_SUFFIXES = ("-symbol.json", "-0000.params", "-meta.json")
+PARAMS_DIGEST = "params_sha256"  # the export meta's (and its ONNX file's) digest of PREFIX-0000.params
+DIGEST_CHUNK = 1 << 20  # bytes read at a time when hashing a file
+
+
+def file_sha256(path):
+    """The SHA-256 hex digest of a file's bytes."""
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(DIGEST_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def export_prefix(prefix):
+    """An export's prefix from the prefix itself or any of its files' paths."""
+    prefix = str(prefix)
+    for suffix in EXPORT_SUFFIXES + (".onnx",):
+        if prefix.endswith(suffix):
+            return prefix[: -len(suffix)]
+    return prefix
+
+
+def read_export_meta(prefix):
+    """``PREFIX-meta.json`` of an export whose three files all exist; raise MissingFile or BadModelFile naming
+    the file."""
+    from recordio.errors import BadModelFile, MissingFile
+    for suffix in EXPORT_SUFFIXES:
+        if not os.path.exists(prefix + suffix):
+            raise MissingFile("%s%s not found: an export has -symbol.json, -0000.params and -meta.json"
+                              % (prefix, suffix))
+    path = prefix + "-meta.json"
+    try:
+        with open(path) as f:
+            meta = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BadModelFile("%s: not valid JSON (%s); export the model again" % (path, e))
+    if not isinstance(meta, dict) or "input" not in meta:
+        raise BadModelFile("%s: not an export's meta (no input); export the model again" % path)
+    return meta
+
+
+def check_params_digest(prefix, meta):
+    """Raise BadModelFile when ``PREFIX-0000.params`` is not the file ``meta`` was exported with (its
+    ``params_sha256``); exports older than the digest pass."""
+    from recordio.errors import BadModelFile
+    want = meta.get(PARAMS_DIGEST)
+    if want is None:
+        return
+    got = file_sha256(prefix + "-0000.params")
+    if got != want:
+        raise BadModelFile("%s-0000.params is not the file %s-meta.json was exported with (%s %s..., the file's "
+                           "%s...): the weights were replaced or damaged after export; export the run again with "
+                           "python train/export.py RUN_DIR" % (prefix, prefix, PARAMS_DIGEST, want[:12], got[:12]))

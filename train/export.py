@@ -6,6 +6,11 @@ training-only branches are dropped) and the network's own normalisation, so
 ``deploy/`` needs nothing else.  Training calls it at the end; to re-export a run:
 
     python train/export.py RUN_DIR [--params RUN_DIR/last.params] [--onnx]
+    python train/export.py --onnx_of PREFIX           # an existing export's PREFIX.onnx
+
+Every export's ``-meta.json`` records the digest of its ``-0000.params`` (``params_sha256``), and every ONNX
+file the digest of the params it was converted from: ``deploy/`` refuses weights or an ONNX file that do not
+belong to the meta.  Re-exporting removes the ``PREFIX.onnx`` of the weights it replaces.
 
 An ensemble (``export_ensemble``): several exports of one task, schema, input and outputs become one export
 whose every output is the members' mean (each member's weights renamed ``m0_``, ``m1_``, ... under one input),
@@ -39,10 +44,27 @@ if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def remove_stale_onnx(prefix):
+    """Remove ``prefix.onnx``: it was converted from weights an export is about to replace."""
+    if os.path.exists(prefix + ".onnx"):
+        os.remove(prefix + ".onnx")
+
+
+def write_export_meta(prefix, meta):
+    """``prefix-meta.json`` with the digest of the ``prefix-0000.params`` written beside it (what
+    ``deploy/`` checks the params and an ONNX file against)."""
+    from recordio.schema import PARAMS_DIGEST, file_sha256
+    meta[PARAMS_DIGEST] = file_sha256(prefix + "-0000.params")
+    with open(prefix + "-meta.json", "w") as f:
+        json.dump(meta, f, indent=1)
+
+
 def export_network(net, meta, prefix):
-    """Export ``net`` (already holding its trained parameters) to ``prefix``-symbol/params/meta."""
+    """Export ``net`` (already holding its trained parameters) to ``prefix``-symbol/params/meta; an older
+    ``prefix.onnx`` is removed (``export_onnx`` writes one from these weights)."""
     import mxnet as mx
     from symbols.common import DeployBlock
+    remove_stale_onnx(prefix)
     net.collect_params().reset_ctx(mx.cpu())
     # the weights as they are now, before any forward: an inference forward lets MXNet's CPU (MKLDNN) layers
     # turn weights into their own layout in place, and a transposed convolution's weight was once read back
@@ -67,8 +89,7 @@ def export_network(net, meta, prefix):
         if name in values:
             saved[key] = mx.nd.array(values[name], dtype=saved[key].dtype)
     mx.nd.save(prefix + "-0000.params", saved)
-    with open(prefix + "-meta.json", "w") as f:
-        json.dump(meta, f, indent=1)
+    write_export_meta(prefix, meta)
     return prefix
 
 
@@ -79,15 +100,21 @@ PARITY_BATCHES = (1, 8)
 def export_onnx(prefix, check=True):
     """Convert the export ``prefix`` to ``prefix.onnx`` (dynamic batch); with ``check``, measure its parity
     against MXNet on random pixels and record opset, file and parity in ``prefix-meta.json``.  A network the
-    converter cannot take stops with a message naming the operator."""
+    converter cannot take stops with a message naming the operator.  The ONNX file carries the digest of the
+    ``prefix-0000.params`` it was converted from (its metadata's ``params_sha256``, also in the meta's
+    ``onnx``), which ``deploy.predictor`` checks against the export before it runs the file."""
     import mxnet as mx
     import numpy as np
     import onnx
     from mxnet.onnx.mx2onnx._export_model import load_module
     from mxnet.onnx.mx2onnx._export_onnx import MXNetGraph
     from onnx import helper
-    with open(prefix + "-meta.json") as f:
-        meta = json.load(f)
+    from recordio.schema import PARAMS_DIGEST, check_params_digest, file_sha256, read_export_meta
+    meta = read_export_meta(prefix)
+    check_params_digest(prefix, meta)
+    digest = file_sha256(prefix + "-0000.params")
+    if meta.get(PARAMS_DIGEST) != digest:  # an export older than the digest: it is these params from now on
+        write_export_meta(prefix, meta)
     shape = tuple(meta["input"]["shape"])
     sym, params = load_module(prefix + "-symbol.json", prefix + "-0000.params")
     try:
@@ -99,6 +126,7 @@ def export_onnx(prefix, check=True):
                          "operator)" % (prefix, e))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
     _repair_onnx(model)
+    helper.set_model_props(model, {PARAMS_DIGEST: digest})
     onnx.checker.check_model(model)
     path = prefix + ".onnx"
     onnx.save(model, path)
@@ -117,7 +145,8 @@ def export_onnx(prefix, check=True):
             got = session.run(None, {session.get_inputs()[0].name: x[:n]})
             parity["batch%d" % n] = max(relative_difference(a, b.asnumpy()) for a, b in zip(got, want))
         meta["onnx"] = {"file": os.path.basename(path), "opset": ONNX_OPSET, "dynamic_batch": True,
-                        "parity": parity, "onnx_version": onnx.__version__, "mxnet_version": mx.__version__}
+                        "parity": parity, PARAMS_DIGEST: digest, "onnx_version": onnx.__version__,
+                        "mxnet_version": mx.__version__}
         with open(prefix + "-meta.json", "w") as f:
             json.dump(meta, f, indent=1)
     return path
@@ -176,21 +205,34 @@ def check_export(net, params, prefix):
 
 
 def export_run(task, args, net, run_dir, metrics=None, params=None, onnx=False):
-    """Export ``run_dir``'s network (``params``, default its best.params) with the task's meta."""
+    """Export ``run_dir``'s network (``params``, default its best.params) with the task's meta.  Without that
+    file nothing is exported (MissingFile names it): a network without its trained weights is not a model."""
     from recordio.devices import plain_layout
+    from recordio.errors import MissingFile
     params = params or os.path.join(run_dir, "best.params")
-    if os.path.exists(params):
-        plain_layout(net.collect_params().values())  # a trained network's arrays may be in MKLDNN's own layout
-        net.load_parameters(params, ctx=net.collect_params().list_ctx())
+    if not os.path.isfile(params):
+        raise MissingFile("%s not found: no trained weights to export (a run's best.params, or --params FILE)"
+                          % params)
+    plain_layout(net.collect_params().values())  # a trained network's arrays may be in MKLDNN's own layout
+    load_parameters(net, params)
     meta = task.export_meta(args, net)
     meta["metrics"] = metrics
     meta["params_file"] = os.path.basename(params)
     prefix = export_network(net, meta, os.path.join(run_dir, "model"))
-    if os.path.exists(params):
-        check_export(net, params, prefix)
+    check_export(net, params, prefix)
     if onnx:
         export_onnx(prefix)
     return prefix
+
+
+def load_parameters(net, params):
+    """``net.load_parameters(params)`` whose failure (a file cut short or of another network) names the file."""
+    import mxnet as mx
+    from recordio.errors import BadModelFile, brief
+    try:
+        net.load_parameters(params, ctx=net.collect_params().list_ctx())
+    except (mx.base.MXNetError, AssertionError, AttributeError, ValueError) as e:
+        raise BadModelFile("%s cannot be loaded into %s: %s" % (params, net.name, brief(e)))
 
 
 ENSEMBLE_SAME = ("task", "schema", "input", "crop")  # what the members of an ensemble must share
@@ -206,10 +248,11 @@ def export_ensemble(prefixes, out_prefix, onnx=False):
     import mxnet as mx
     if len(prefixes) < 2:
         raise ValueError("an ensemble needs at least two exports, got %d" % len(prefixes))
+    from recordio.schema import check_params_digest, read_export_meta
     metas = []
     for p in prefixes:
-        with open(p + "-meta.json") as f:
-            metas.append(json.load(f))
+        metas.append(read_export_meta(p))
+        check_params_digest(p, metas[-1])
     for p, m in zip(prefixes[1:], metas[1:]):
         for key in ENSEMBLE_SAME:
             if m.get(key) != metas[0].get(key):
@@ -238,6 +281,7 @@ def export_ensemble(prefixes, out_prefix, onnx=False):
             total = total + m[i]
         outputs.append(total * (1.0 / len(members)))
     os.makedirs(os.path.dirname(os.path.abspath(out_prefix)), exist_ok=True)
+    remove_stale_onnx(out_prefix)
     mx.sym.Group(outputs).save(out_prefix + "-symbol.json")
     mx.nd.save(out_prefix + "-0000.params", params)
     meta = dict(metas[0])
@@ -246,8 +290,7 @@ def export_ensemble(prefixes, out_prefix, onnx=False):
     meta["model"] = "ensemble of %d: %s" % (len(prefixes), ", ".join(m.get("model", "?") for m in metas))
     meta["ensemble"] = [{"export": os.path.abspath(p), "model": m.get("model"), "metrics": m.get("metrics")}
                         for p, m in zip(prefixes, metas)]
-    with open(out_prefix + "-meta.json", "w") as f:
-        json.dump(meta, f, indent=1)
+    write_export_meta(out_prefix, meta)
     if onnx:
         export_onnx(out_prefix)
     return out_prefix
@@ -261,7 +304,14 @@ def main(argv=None):
     ap.add_argument("--onnx", action="store_true", help="also write RUN_DIR/model.onnx (parity in model-meta.json)")
     ap.add_argument("--ensemble", nargs="+", metavar="PREFIX", help="exports (RUN/model) to average into one")
     ap.add_argument("--out", help="--ensemble: the new export's prefix, e.g. DIR/model")
+    ap.add_argument("--onnx_of", metavar="PREFIX",
+                    help="convert this existing export (e.g. deploy/models/course21/model) to PREFIX.onnx")
     a = ap.parse_args(argv)
+    if a.onnx_of:
+        if a.run_dir or a.ensemble:
+            ap.error("--onnx_of takes one export prefix, not RUN_DIR or --ensemble")
+        from recordio.schema import export_prefix
+        return export_onnx(export_prefix(a.onnx_of))
     if a.ensemble:
         if a.run_dir or not a.out:
             ap.error("--ensemble takes export prefixes and --out, not RUN_DIR")
@@ -287,4 +337,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from recordio.cli import run
+    run(main)

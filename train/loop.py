@@ -111,36 +111,52 @@ def predict(net, loader, ctx):
 
 
 RUN_FILES = ("args.json", "state.json", "metrics.csv", "train.log", "last.params", "last.states", "best.params",
-             "best_metrics.json", "curves.png", "model-symbol.json", "model-0000.params", "model-meta.json")
+             "best_metrics.json", "curves.png", "model-symbol.json", "model-0000.params", "model-meta.json",
+             "model.onnx")
 
 
-class EpochSampler:
-    """Indices of a shard in a fresh order every epoch, given as ``epoch * n + index`` so that the dataset
-    knows the epoch of each sample (``RecordDataset(seed=...)``); epoch e's order is drawn from (seed, e).
-    With ``weights`` an epoch draws n samples with replacement, each with probability proportional to its
-    weight."""
+class EpochBatches:
+    """The batches of every epoch, a pure function of (seed, epoch), so any number of loader workers (which
+    read ahead) and a resumed run get the same ones.
 
-    def __init__(self, length, seed, epoch=0, weights=None):
-        self.length, self.seed, self.epoch = length, tuple(seed), epoch
+    The samples of pass p over the shard are pass p's seeded order, each given as ``p * n + index`` so that the
+    dataset knows the pass of each sample (``RecordDataset(seed=...)``: its augmentation draws from (seed, p,
+    index)); the passes follow one another in one stream, cut into batches of ``batch``, and epoch e is the
+    stream's batches ``e * steps`` to ``(e + 1) * steps - 1``.  A pass's last partial batch so rolls over into
+    the next pass, and a batch larger than the shard is filled from two.  With ``weights`` a pass draws n samples
+    with replacement, each with probability proportional to its weight."""
+
+    def __init__(self, length, batch, steps, seed, epoch=0, weights=None):
+        self.length, self.batch, self.steps, self.seed, self.epoch = length, batch, steps, tuple(seed), epoch
         self.p = None if weights is None else np.asarray(weights, np.float64) / np.sum(weights)
 
-    def __iter__(self):
-        rng = np.random.default_rng([*self.seed, self.epoch, 0x5A3])
+    def pass_order(self, p):
+        """The keys of pass ``p`` in its order."""
+        rng = np.random.default_rng([*self.seed, p, 0x5A3])
         order = rng.permutation(self.length) if self.p is None else rng.choice(self.length, self.length, p=self.p)
-        base = self.epoch * self.length
-        self.epoch += 1
-        return iter((base + order).tolist())
+        return p * self.length + order
+
+    def batches(self, epoch):
+        """Epoch ``epoch``'s ``steps`` batches of keys."""
+        start, stop = epoch * self.steps * self.batch, (epoch + 1) * self.steps * self.batch
+        keys = np.concatenate([self.pass_order(p) for p in range(start // self.length, (stop - 1) // self.length + 1)])
+        keys = keys[start - start // self.length * self.length:][: stop - start]
+        return [keys[k:k + self.batch].tolist() for k in range(0, len(keys), self.batch)]
+
+    def __iter__(self):
+        """The next epoch's batches (the epoch advances on every call, as a DataLoader makes one per epoch)."""
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        return iter(self.batches(epoch))
 
     def __len__(self):
-        return self.length
+        return self.steps
 
 
-def train_loader(dataset, batch, workers, seed, epoch=0, weights=None):
-    """The training DataLoader: batches in the seeded order of ``EpochSampler``, the last partial batch
-    rolled over into the next epoch."""
+def train_loader(dataset, batch, workers, seed, steps, epoch=0, weights=None):
+    """The training DataLoader: each pass over it is the next epoch's ``steps`` batches of ``EpochBatches``."""
     from mxnet import gluon
-    sampler = gluon.data.BatchSampler(EpochSampler(len(dataset), seed, epoch, weights), batch, "rollover")
-    return gluon.data.DataLoader(dataset, batch_sampler=sampler, num_workers=workers, thread_pool=False)
+    return gluon.data.DataLoader(dataset, batch_sampler=EpochBatches(len(dataset), batch, steps, seed, epoch, weights),
+                                 num_workers=workers, thread_pool=False)
 
 
 def claim_run_dir(args):
@@ -218,13 +234,13 @@ class _Run:
             raise SystemExit("error: %s holds %d training samples (this worker's share), fewer than half a batch "
                              "of %d (--batch_size %d on %d devices): pass a smaller --batch_size"
                              % (a.train, len(self.train_ds), self.batch, a.batch_size, len(self.ctx)))
-        self.train_loader = train_loader(self.train_ds, self.batch, workers, (a.seed, self.rank), self.start_epoch,
-                                         self.task.sample_weights(self.train_ds))
-        self.val_loader = gluon.data.DataLoader(self.val_ds, batch_size=self.batch, shuffle=False,
-                                                num_workers=workers) if self.val_ds is not None else None
         self.steps = max(1, len(self.train_ds) // self.batch)
         if a.max_batches:
             self.steps = min(self.steps, a.max_batches)
+        self.train_loader = train_loader(self.train_ds, self.batch, workers, (a.seed, self.rank), self.steps,
+                                         self.start_epoch, self.task.sample_weights(self.train_ds))
+        self.val_loader = gluon.data.DataLoader(self.val_ds, batch_size=self.batch, shuffle=False,
+                                                num_workers=workers) if self.val_ds is not None else None
 
     def initialise(self):
         """The network: resumed from last.params, started from --finetune's parameters, or initialised afresh
@@ -290,14 +306,10 @@ class _Run:
         a, task, ctx = self.args, self.task, self.ctx
         t0 = tic = time.time()
         sums, n, wait = {}, 0, 0.0
-        it = iter(self.train_loader)
+        it = iter(self.train_loader)  # this epoch's batches (EpochBatches)
         for i in range(self.steps):
             tw = time.time()
-            try:
-                data, label = next(it)
-            except StopIteration:
-                it = iter(self.train_loader)
-                data, label = next(it)
+            data, label = next(it)
             wait += time.time() - tw
             datas = gluon.utils.split_and_load(data, ctx, even_split=False)
             labels = gluon.utils.split_and_load(label, ctx, even_split=False)
