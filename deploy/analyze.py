@@ -59,6 +59,7 @@ from deploy.gazecal import Calibration, Screen, direction  # noqa: E402
 from deploy.predictor import add_backend_args, backend_kwargs  # noqa: E402
 from deploy.track import KALMAN_ACCEL, KALMAN_JUMP, KALMAN_LAG, KALMAN_NOISE  # noqa: E402
 from recordio import devices, gazeviews, geometry, imagefile  # noqa: E402
+from recordio.errors import BadInput  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHIPPED_LANDMARKS = os.path.join(HERE, "models", "course21", "model")
@@ -166,18 +167,45 @@ def look(predictor, image, boxes, refit_map=None):
 def expand_inputs(inputs):
     """(kind, path) for every photo and video the inputs name (folders: their photos and videos, sorted), and
     the inputs that are neither, with the reason."""
-    found, skipped = [], []
+    found, skipped, seen = [], [], {}
     for path in inputs:
         if os.path.isdir(path):
             names = sorted(os.listdir(path))
-            found += [(_kind(os.path.join(path, n)), os.path.join(path, n)) for n in names if _kind(n)]
+            listed = [(_kind(os.path.join(path, n)), os.path.join(path, n)) for n in names if _kind(n)]
         elif not os.path.exists(path):
             skipped.append({"source": path, "reason": "not found"})
+            continue
         elif _kind(path):
-            found.append((_kind(path), path))
+            listed = [(_kind(path), path)]
         else:
             skipped.append({"source": path, "reason": "not a photo or video (extension %s)" % os.path.splitext(path)[1]})
+            continue
+        for kind, p in listed:
+            real = os.path.realpath(p)
+            if real in seen:  # a file named twice (itself and in its folder) is answered once
+                skipped.append({"source": p, "reason": "the same file as %s, answered once" % seen[real]})
+                continue
+            seen[real] = p
+            found.append((kind, p))
     return found, skipped
+
+
+def output_paths(found, out, camera=None, draw=True):
+    """{source: the drawn file it gets}: photos ``OUT/drawn/<name>``, videos (and the camera) ``OUT/<stem>.mp4``;
+    a name already given to an earlier source, or that is one of the inputs themselves (``--out`` the photos'
+    own folder), gets ``-2``, ``-3``, ... (``deploy.outputs``)."""
+    if not draw:
+        return {}
+    from deploy.outputs import OutputNames
+    names = OutputNames(p for _, p in found)
+    paths = {}
+    for kind, source in list(found) + ([("video", camera)] if camera is not None else []):
+        if kind == "photo":
+            paths[source] = names.path(os.path.join(out, "drawn"), os.path.basename(source))
+        else:
+            stem = "camera_%d" % source if isinstance(source, int) else os.path.splitext(os.path.basename(source))[0]
+            paths[source] = names.path(out, stem + ".mp4")
+    return paths
 
 
 def _kind(path):
@@ -297,12 +325,13 @@ class Analyzer:
             face["gaze"]["screen"] = self.screen.look(origin, face["gaze"]["vector"])
 
     def pose(self, points, w, h):
-        """(pitch, yaw, roll) in degrees and (R, t) of the head, or (None, None) where solvePnP finds none."""
+        """(pitch, yaw, roll) in degrees and (R, t) of the head; (None, reason) where solvePnP finds none (a
+        degenerate point set, or a fit behind the camera)."""
         focal, centre = self.camera(w, h)
         try:
             R, t = geometry.head_pose_from_landmarks(points, (w, h), self.schema, focal, centre)
-        except (ValueError, Exception):  # a degenerate point set: no pose for this face
-            return None, None
+        except (ValueError, cv2.error) as e:
+            return None, " ".join(str(e).split())[:200]
         return np.array(geometry.matrix_to_euler(R)), (R, t)
 
     def draw(self, image, face, pose_rt):
@@ -371,19 +400,28 @@ class Analyzer:
             euler, rt = self.pose(points[k], w, h)
             face["points"] = np.round(points[k], 2).tolist()
             face["pose"] = None if euler is None else dict(zip(("pitch", "yaw", "roll"), np.round(euler, 2).tolist()))
+            if euler is None:
+                face["pose_error"], rt = rt, None
             out.append((face, points[k], rt, True))
         return out
 
 
-def analyze_photo(an, path, results, drawn_dir, summary):
+def analyze_photo(an, path, results, drawn_path, summary):
+    """One photo's faces into ``results`` (its drawing to ``drawn_path``); a photo that cannot be read or
+    answered is listed in ``summary["skipped"]`` with the reason."""
     try:
         image = imagefile.read(path)
     except imagefile.ImageProblem as e:
         summary["skipped"].append({"source": path, "reason": str(e)})
         return 0
-    found = an.detect(image, path)
+    summary["photos_read"] += 1
+    try:
+        found = an.detect(image, path)
+    except BadInput as e:  # --boxes: a photo the label file does not name
+        summary["skipped"].append({"source": path, "reason": str(e)})
+        return 0
     kept = 0
-    canvas = image.copy() if drawn_dir or an.args.show else None
+    canvas = image.copy() if drawn_path or an.args.show else None
     answered = [(face, pts, rt) for face, pts, rt, ok in an.faces(image, found.boxes, found.scores, refit=True) if ok]
     summary["nonfaces_dropped"] += len(found.boxes) - len(answered)
     if an.gaze is not None:  # a photo is its own window of frames
@@ -396,9 +434,9 @@ def analyze_photo(an, path, results, drawn_dir, summary):
         kept += 1
         if canvas is not None:
             an.draw(canvas, face, rt)
-    if drawn_dir:
-        os.makedirs(drawn_dir, exist_ok=True)
-        cv2.imwrite(os.path.join(drawn_dir, os.path.basename(path)), canvas)
+    if drawn_path:
+        os.makedirs(os.path.dirname(drawn_path), exist_ok=True)
+        cv2.imwrite(drawn_path, canvas)
     if an.args.show:
         _show(canvas)
     return kept
@@ -408,13 +446,13 @@ class _VideoOut:
     """What becomes of a video's frames once their answers are complete: results lines, gaze (Gaze360's
     windows need the frames after it, so frames wait ``delay`` frames), smoothing of gaze, drawing."""
 
-    def __init__(self, an, label, results, out_dir, name, fps, lag=0):
+    def __init__(self, an, label, results, path, fps, lag=0):
         self.an, self.label, self.results, self.fps = an, label, results, fps
-        self.path = None if not out_dir else os.path.join(
-            out_dir, (name or os.path.splitext(os.path.basename(str(label)))[0]) + ".mp4")
+        self.path = path
         self.writer = None
         self.half = an.gaze.half if an.gaze is not None else 0  # Gaze360: frames on each side of a window
-        self.delay = max(self.half, lag)  # frames a frame waits for those after it
+        self.lag = lag  # frames after a frame that revise its points
+        self.delay = self.waits(an, lag)
         self.pending = collections.deque()
         self.smoothers = {}  # frame index -> {track id: its point filter}, asked for the points again at the end
         self.history = {}  # track id -> {frame index: (views, View)}
@@ -423,6 +461,12 @@ class _VideoOut:
         self.new_filter = None if an.args.no_smooth else (
             lambda: OneEuroFilter(an.args.gaze_min_cutoff, an.args.gaze_beta))
         self.running = True
+
+    @staticmethod
+    def waits(an, lag):
+        """Frames a frame waits for those after it: the smoother's lag or Gaze360's half window, the longer (the
+        point filters keep that many frames, so a lag shorter than the window still revises its frame)."""
+        return max(an.gaze.half if an.gaze is not None else 0, lag)
 
     def add(self, index, t, frame, faces, smoothers=None):
         """Frame ``index`` at ``t`` s with its faces: (record, points, (R, t) or None, track id); ``smoothers``:
@@ -466,7 +510,7 @@ class _VideoOut:
         an = self.an
         smoothers = self.smoothers.pop(index, {})
         for face, _, _, tid in faces:
-            revised = smoothers[tid].smoothed(t) if tid in smoothers else None
+            revised = smoothers[tid].smoothed(t, self.lag) if tid in smoothers else None
             if revised is not None:
                 face["points"] = np.round(revised, 2).tolist()
         if an.gaze is not None:
@@ -491,8 +535,9 @@ class _VideoOut:
             self.running = False
 
 
-def analyze_video(an, source, results, out_dir, summary, name=None):
-    """Every frame of a video file (or a camera index): tracking, landmarks, pose, gaze, smoothing."""
+def analyze_video(an, source, results, drawn_path, summary):
+    """Every frame of a video file (or a camera index): tracking, landmarks, pose, gaze, smoothing; the drawn
+    video to ``drawn_path`` (None: not drawn)."""
     from deploy.track import Tracker
     cap = cv2.VideoCapture(source)
     label = "camera %d" % source if isinstance(source, int) else source
@@ -506,12 +551,13 @@ def analyze_video(an, source, results, out_dir, summary, name=None):
     lag = lag if an.args.filter == "kalman" and not an.args.no_smooth else 0
     smooth = None if an.args.no_smooth else {
         "points": ({"filter": "kalman", "accel": an.args.accel, "noise": an.args.noise,
-                    "jump": an.args.jump, "keep": lag + 1 if lag else 0} if an.args.filter == "kalman"
+                    "jump": an.args.jump, "keep": _VideoOut.waits(an, lag) + 1 if lag else 0}
+                   if an.args.filter == "kalman"
                    else {"filter": "one_euro", "min_cutoff": an.args.min_cutoff, "beta": an.args.beta}),
         "pose": {"min_cutoff": an.args.pose_min_cutoff, "beta": an.args.pose_beta}}
     tracker = Tracker(lambda image: an.detect(image, kind="video"), an.args.detect_every,
                       0.0 if an.args.keep_nonfaces else an.args.face_threshold, an.args.refresh_score, smooth)
-    out = _VideoOut(an, label, results, out_dir, name, fps, lag)
+    out = _VideoOut(an, label, results, drawn_path, fps, lag)
     frame_index, faces_found, bad_run = -1, 0, 0
     bar = tqdm(total=total or None, desc=os.path.basename(str(label)), unit="frame", mininterval=0.5)
     while out.running:
@@ -580,29 +626,36 @@ def main(argv=None):
                "backend": an.predictor.backend, "backend_timings_ms": an.predictor.timings or None,
                "gaze": None if an.gaze is None else {"model": an.gaze.name, "input": an.gaze.kind,
                                                      "frames": an.gaze.frames or 1},
-               "nonfaces_dropped": 0, "photos": 0, "faces_in_photos": 0, "frames": 0, "faces_in_frames": 0,
+               "nonfaces_dropped": 0, "photos": 0, "photos_read": 0, "faces_in_photos": 0, "frames": 0, "faces_in_frames": 0,
                "camera": ("assumed: focal = the photo width, principal point at its centre"
                           if an.assumed_camera and not (args.focal or args.center) else
                           "focal %s px, principal point %s (%s)" % (
                               args.focal if args.focal else "= width (assumed)",
                               args.center if args.center else "the centre (assumed)", "given"))}
-    drawn = None if args.no_draw else os.path.join(args.out, "drawn")
     photos = [p for k, p in found if k == "photo"]
     videos = [p for k, p in found if k == "video"]
+    if args.boxes and (videos or args.camera is not None):
+        raise SystemExit("error: --boxes gives the faces of photos named in %s; %s has no boxes there: use a "
+                         "detector (--detector) for videos and cameras" % (
+                             args.boxes, videos[0] if videos else "camera %d" % args.camera))
+    drawn = output_paths(found, args.out, args.camera, draw=not args.no_draw)
+    summary["drawn"] = {str(k): v for k, v in drawn.items()}
+    if args.boxes:
+        summary["skipped"] += [{"source": e.file, "line": e.line, "reason": e.reason}
+                               for e in an.detector("photos").errors]
     with open(os.path.join(args.out, "results.jsonl"), "w") as results:
         start = time.time()
         for path in tqdm(photos, desc="photos", unit="photo", mininterval=0.5, disable=len(photos) < 2):
-            summary["faces_in_photos"] += analyze_photo(an, path, results, drawn, summary)
+            summary["faces_in_photos"] += analyze_photo(an, path, results, drawn.get(path), summary)
             summary["photos"] += 1
         photo_time = time.time() - start
         start = time.time()
         for source in videos + ([args.camera] if args.camera is not None else []):
-            frames, faces = analyze_video(an, source, results, None if args.no_draw else args.out, summary)
+            frames, faces = analyze_video(an, source, results, drawn.get(source), summary)
             summary["frames"] += frames
             summary["faces_in_frames"] += faces
         video_time = time.time() - start
     summary["detector"] = an.detector_summary()
-    summary["photos_read"] = summary["photos"] - sum(1 for s in summary["skipped"] if s["source"] in photos)
     if summary["photos"]:
         summary["photos_per_s"] = round(summary["photos"] / max(photo_time, 1e-9), 2)
     if summary["frames"]:
@@ -614,4 +667,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    from recordio.cli import run
+    run(main)

@@ -71,15 +71,17 @@ def nms(boxes, scores, iou=NMS_IOU, over="union"):
     return np.array(keep, dtype=int)
 
 
-def load_box_maps(path=BOXMAPS):
-    """{backend: box map record} as ``tools/fit_boxmap.py`` wrote them ({} when there is none)."""
+def load_box_maps(path=None):
+    """{backend: box map record} as ``tools/fit_boxmap.py`` wrote them (default file ``BOXMAPS``; {} when there
+    is none)."""
+    path = path or BOXMAPS
     if not os.path.exists(path):
         return {}
     with open(path) as f:
         return json.load(f)
 
 
-def points_map(schema, path=BOXMAPS):
+def points_map(schema, path=None):
     """The box map from ``schema``'s points (their tight box) to the annotators' box, or None if none was fitted
     (``tools/fit_boxmap.py points``)."""
     return load_box_maps(path).get(POINTS_MAP % schema, {}).get("map")
@@ -118,6 +120,14 @@ class Detector:
     def raw(self, image):
         """(boxes (N, 4) in photo px, scores (N,)) in the detector's own convention."""
         raise NotImplementedError
+
+    def require_box_map(self, fit_command):
+        """Refuse to run without a box map: the landmark model would get crops in a convention it never learnt."""
+        from recordio.errors import BadInput
+        if self.box_map is None:
+            raise BadInput("the %s detector has no box map in %s: its boxes do not follow the annotators' "
+                           "convention the landmark model was trained on, so its crops would be wrong; fit one on "
+                           "annotated photos with %s" % (self.name, BOXMAPS, fit_command))
 
     def detect(self, image):
         boxes, scores = self.raw(image)
@@ -233,17 +243,21 @@ class TurnedDetector(Detector):
 
 
 class YuNetDetector(Detector):
-    """OpenCV's YuNet (``cv2.FaceDetectorYN``) from the user's ``.onnx`` file; scores in [0, 1]."""
+    """OpenCV's YuNet (``cv2.FaceDetectorYN``) from the user's ``.onnx`` file; scores in [0, 1].  Its boxes are
+    YuNet's own (tight, from its training data), so it needs a box map fitted with its weights
+    (``tools/fit_boxmap.py yunet``); the repository cannot ship one, having no weights to fit it on."""
 
     name = "yunet"
     min_score = 0.6
 
     def __init__(self, model, box_map=None, nms_iou=0.3, top_k=5000):
         import cv2
+        from recordio.errors import MissingFile
         super().__init__(box_map)
         if not model or not os.path.isfile(model):
-            raise FileNotFoundError("yunet needs its .onnx file (--yunet PATH, e.g. face_detection_yunet_2023mar."
-                                    "onnx from OpenCV's model zoo); nothing is downloaded: %s not found" % model)
+            raise MissingFile("yunet needs its .onnx file (--yunet PATH, e.g. face_detection_yunet_2023mar.onnx "
+                              "from OpenCV's model zoo); nothing is downloaded: %s not found" % model)
+        self.require_box_map("python tools/fit_boxmap.py yunet COURSE_DIR --yunet %s" % model)
         self.net = cv2.FaceDetectorYN.create(model, "", (320, 320), self.min_score, nms_iou, top_k)
 
     def raw(self, image):
@@ -254,8 +268,16 @@ class YuNetDetector(Detector):
         return np.concatenate([faces[:, :2], faces[:, :2] + faces[:, 2:4]], 1), faces[:, 14]
 
 
+def _parts(path):
+    """A path's components, normalised ("a/./b.jpg" and "a\\b.jpg" -> ["a", "b.jpg"])."""
+    return [p for p in os.path.normpath(str(path).replace("\\", "/")).split(os.sep) if p not in ("", ".")]
+
+
 class BoxesDetector(Detector):
-    """The annotated boxes of a label file, by photo (its name as the label file gives it, or the file name)."""
+    """The annotated boxes of a label file, by photo.  A photo is the label file's image whose path (as the
+    label file gives it, beside the label file) is the photo's own file; failing that, the one image name that
+    ends the photo's path (``0--Parade/x.jpg`` for ``WFLW_images/0--Parade/x.jpg``).  A photo the label file
+    does not name, or names ambiguously, is an error (``for_photo``), never a photo without faces."""
 
     name = "boxes"
 
@@ -263,17 +285,37 @@ class BoxesDetector(Detector):
         from recordio import labelfiles
         super().__init__(box_map=(0.0, 0.0, 1.0, 1.0))
         readers = {"course21": labelfiles.read_course21, "wflw": labelfiles.read_wflw, "coco": labelfiles.read_coco}
+        self.labels = labels
         entries, self.errors = readers[label_format](labels)
-        self.by_image = {}
+        self.by_name = {}  # image name as the label file gives it -> its boxes, each face once
         for e in entries:
             if e.box is not None:
-                self.by_image.setdefault(e.image, []).append(e.box)
-                self.by_image.setdefault(os.path.basename(e.image), []).append(e.box)
+                self.by_name.setdefault(e.image, []).append(e.box)
+        here = os.path.dirname(os.path.abspath(labels))
+        self.by_file = {os.path.realpath(os.path.join(here, n)): n for n in self.by_name}
         self.current = None
 
+    def name_of(self, path):
+        """The label file's name for the photo at ``path``; BadInput when it has none or several."""
+        from recordio.errors import BadInput
+        real = os.path.realpath(path)
+        if real in self.by_file:
+            return self.by_file[real]
+        parts = _parts(path)
+        ends = [n for n in self.by_name if len(_parts(n)) <= len(parts) and parts[len(parts) - len(_parts(n)):]
+                == _parts(n)]
+        longest = max((len(_parts(n)) for n in ends), default=0)
+        ends = [n for n in ends if len(_parts(n)) == longest]
+        if len(ends) == 1:
+            return ends[0]
+        if not ends:
+            raise BadInput("%s is not in the label file %s (no line names it): no boxes to answer" % (path, self.labels))
+        raise BadInput("%s matches several images of %s (%s): give the photos by the paths the label file uses"
+                       % (path, self.labels, ", ".join(sorted(ends)[:4])))
+
     def for_photo(self, path):
-        """Select the photo whose boxes ``raw`` gives next."""
-        self.current = self.by_image.get(path, self.by_image.get(os.path.basename(path), []))
+        """Select the photo whose boxes ``raw`` gives next (BadInput when the label file does not name it)."""
+        self.current = self.by_name[self.name_of(path)]
         return self
 
     def raw(self, image):

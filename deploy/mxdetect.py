@@ -3,6 +3,9 @@ import cv2
 
 from deploy.detect import Detector
 
+ANNOTATORS = "course21 annotators"  # the detection packer's box_convention: the boxes the landmark crops follow
+IDENTITY = (0.0, 0.0, 1.0, 1.0)  # geometry.map_box's map that leaves a box as it is
+
 
 class MXNetDetector(Detector):
     """The exported SSD: the photo stretched to the network's square input, boxes scaled back to photo px."""
@@ -12,10 +15,16 @@ class MXNetDetector(Detector):
 
     def __init__(self, prefix, box_map=None, min_score=None, ctx=None):
         from deploy.predictor import Predictor
+        from recordio.errors import BadInput
         super().__init__(box_map)
         self.predictor = Predictor(prefix, ctx=ctx)
-        if self.predictor.meta.get("task") != "detection":
-            raise ValueError("%s is a %s model, not a detector" % (prefix, self.predictor.meta.get("task")))
+        meta = self.predictor.meta
+        if meta.get("task") != "detection":
+            raise BadInput("%s is a %s model, not a detector" % (prefix, meta.get("task")))
+        if self.box_map is None and str(meta.get("box_convention", "")).startswith(ANNOTATORS):
+            self.box_map = IDENTITY  # it learnt the annotators' boxes (and no map was fitted): its own are theirs
+        self.require_box_map("python tools/fit_boxmap.py mxnet COURSE_DIR --mxnet %s (it learnt %s)"
+                             % (prefix, meta.get("box_convention") or "boxes of an unrecorded convention"))
         self.size = self.predictor.size
         if min_score is not None:
             self.min_score = min_score

@@ -22,8 +22,9 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
+from deploy.outputs import OutputNames  # noqa: E402
 from deploy.predictor import add_backend_args, backend_kwargs  # noqa: E402
-from recordio import devices, geometry, labelfiles  # noqa: E402
+from recordio import devices, geometry, imagefile, labelfiles  # noqa: E402
 
 READERS = {"course21": labelfiles.read_course21, "wflw": labelfiles.read_wflw, "coco": labelfiles.read_coco}
 
@@ -63,14 +64,21 @@ def main(argv=None):
             print("skipped %s:%d: no face box" % (e.file, e.line), file=sys.stderr)
             continue
         by_image.setdefault(e.image, []).append(e)
-    written = nonfaces = 0
+    written = nonfaces = skipped = 0
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    paths = {name: labelfiles.resolve_image(name, image_dir) for name in by_image}
+    names = OutputNames(list(paths.values()) + [args.labels])  # --draw never writes over an input
+    if os.path.realpath(args.out) in names.taken:
+        raise SystemExit("error: --out %s is one of the inputs (the label file or a photo): name another file"
+                         % args.out)
     with open(args.out, "w") as out:
         for name, faces in tqdm(by_image.items(), desc="predicting", unit="photo", mininterval=0.5):
-            path = labelfiles.resolve_image(name, image_dir)
-            img = cv2.imread(path)
-            if img is None:
-                print("skipped %s: cannot read image %s" % (faces[0].file, path), file=sys.stderr)
+            path = paths[name]
+            try:
+                img = imagefile.read(path)
+            except imagefile.ImageProblem as e:  # missing, cut short or damaged: never answered on grey pixels
+                skipped += len(faces)
+                print("skipped %s:%s: %s" % (faces[0].file, ",".join(str(f.line) for f in faces), e), file=sys.stderr)
                 continue
             inputs, to_photo = predictor.crops(img, [f.box for f in faces])
             res = {}
@@ -94,11 +102,13 @@ def main(argv=None):
                 written += 1
             if args.draw:
                 os.makedirs(args.draw, exist_ok=True)
-                cv2.imwrite(os.path.join(args.draw, os.path.basename(name)), img)
-    print("%d faces -> %s%s" % (written, args.out, " (%d judged non-face: no points, below --face_threshold %g)"
-                                % (nonfaces, args.face_threshold) if nonfaces else ""))
+                cv2.imwrite(names.path(args.draw, os.path.basename(name)), img)
+    print("%d faces -> %s%s%s" % (written, args.out, " (%d judged non-face: no points, below --face_threshold %g)"
+                                  % (nonfaces, args.face_threshold) if nonfaces else "",
+                                  "; %d faces skipped: their photo cannot be read (above)" % skipped if skipped else ""))
     return written
 
 
 if __name__ == "__main__":
-    main()
+    from recordio.cli import run
+    run(main)

@@ -113,15 +113,17 @@ class KalmanFilter:
             self.history.append([self.t, self.x.copy(), self.v.copy(), self.P.copy(), None, None])
             del self.history[:-self.keep]
 
-    def smoothed(self, t):
-        """The value at the earlier frame time ``t`` given every frame filtered since (a fixed-lag
-        Rauch-Tung-Striebel smoother over the kept history, no further back than the last restart); None when
-        ``t`` is no longer kept."""
+    def smoothed(self, t, lag=None):
+        """The value at the earlier frame time ``t`` given the frames filtered since, at most ``lag`` of them
+        (None: every one kept): a fixed-lag Rauch-Tung-Striebel smoother over the kept history, no further back
+        than the last restart.  None when ``t`` is no longer kept."""
         times = [h[0] for h in self.history]
         if t not in times:
             return None
-        x, v = self.history[-1][1], self.history[-1][2]
-        for _, xj, vj, _, dt, C in reversed(self.history[times.index(t):-1]):
+        i = times.index(t)
+        end = len(self.history) - 1 if lag is None else min(len(self.history) - 1, i + lag)
+        x, v = self.history[end][1], self.history[end][2]
+        for _, xj, vj, _, dt, C in reversed(self.history[i:end]):
             dx, dv = x - (xj + dt * vj), v - vj
             x, v = xj + C[0, 0] * dx + C[0, 1] * dv, vj + C[1, 0] * dx + C[1, 1] * dv
         return x.copy()

@@ -144,7 +144,7 @@ def _record_dataset():
         Each item is ``(image, label)``: image HxWxC uint8 numpy (BGR, or C=1 gray), label the float32
         vector whose fields ``self.layout`` names.  ``transform`` (optional) maps ``(image, label[, rng])``
         to anything.  With ``seed`` (a tuple of ints) item ``k`` is sample ``k % len`` of epoch ``k // len``
-        (``train.loop.EpochSampler``) and its transform draws from its own stream, seeded by (seed, epoch,
+        (``train.loop.EpochBatches``) and its transform draws from its own stream, seeded by (seed, epoch,
         sample): the same seed gives the same augmentation whichever loader worker reads it.
         """
 

@@ -109,17 +109,47 @@ def _frontal_photo(seed=0):
     return img, faces[0]
 
 
-@pytest.mark.parametrize("backend", ["haar", "dlib"])
+@pytest.mark.parametrize("backend", ["haar", "dlib", "mtcnn"])
 def test_wheel_detectors_find_a_rendered_frontal_face_and_map_their_boxes(backend):
-    from deploy.detect import make_detector
+    """Default settings: the shipped box map is applied, and the box lands on the face in the annotators'
+    convention (the course's box around the rendered face's 21 points)."""
+    from deploy.detect import load_box_maps, make_detector
+    from recordio.schema import COURSE21, convert_points
     img, face = _frontal_photo()
-    det = make_detector(backend, box_map=(0.0, 0.1, 1.2, 1.2))
+    det = make_detector(backend)
     found = det.detect(img)
     assert len(found) >= 1
-    raw, mapped = det.raw(img)[0], found.boxes
-    np.testing.assert_allclose(mapped, geometry.map_box(found.raw, (0.0, 0.1, 1.2, 1.2)))
-    truth = geometry.points_box(face.points)
-    assert geometry.box_iou(raw, truth).max() > 0.3
+    np.testing.assert_allclose(found.boxes, geometry.map_box(found.raw, load_box_maps()[backend]["map"]))
+    truth = geometry.map_box(geometry.points_box(convert_points(face.points, "course21")), COURSE21.box_from_points)
+    assert geometry.box_iou(found.boxes, truth).max() > 0.5
+
+
+@pytest.mark.parametrize("backend", ["haar", "dlib", "mtcnn"])
+def test_default_detectors_box_real_faces_as_the_annotators_do(backend):
+    """On 20 real course photos, with default settings, the matched faces' boxes overlap the annotated ones
+    (median IoU of 0.78-0.83 measured) more than the detector's own boxes do (0.57-0.75)."""
+    from deploy.detect import make_detector
+    from recordio import imagefile, labelfiles
+    src = shared_path("course21", "I")
+    entries, _ = labelfiles.read_course21(os.path.join(src, "label.txt"))
+    by_photo = {}
+    for e in entries:
+        by_photo.setdefault(e.image, []).append(e.box)
+    det = make_detector(backend)
+    raw, mapped = [], []
+    for name in sorted(by_photo)[:20]:
+        found = det.detect(imagefile.read(os.path.join(src, name)))
+        for box in by_photo[name]:
+            if not len(found):
+                continue
+            iou = geometry.box_iou(box, found.boxes)[0]
+            k = int(iou.argmax())
+            if max(iou[k], geometry.box_iou(box, found.raw)[0].max()) >= 0.3:  # this face was found
+                mapped.append(iou[k])
+                raw.append(geometry.box_iou(box, found.raw[k:k + 1])[0, 0])
+    assert len(mapped) >= 30
+    assert np.median(mapped) > max(0.7, np.median(raw))
+    assert np.mean(np.array(mapped) >= 0.5) >= 0.9
 
 
 def test_a_union_of_detectors_keeps_the_first_ones_faces_and_adds_only_the_others_new_ones():
@@ -281,6 +311,26 @@ def test_a_rendered_video_goes_through_analyze_with_stable_tracks_and_points_nea
     assert all(len(tracks) == 1 for tracks in track_of_face.values())  # one id per face, the whole video
     assert len(results) >= 0.9 * len(truth)  # both faces answered in nine frames out of ten at least
     assert np.median(nmes) < 0.15  # the shipped model on rendered faces: median NME under 0.15
+    per_frame = {}
+    for r in results:
+        per_frame.setdefault(r["frame"], []).append(r["track"])
+    assert all(len(ids) == len(set(ids)) <= len(by_frame[f]) for f, ids in per_frame.items())  # a line per face
+    analyze.main([str(tmp_path / "v" / "video_000.mp4"), "--detector", "dlib", "--out", str(tmp_path / "raw"),
+                  "--no_draw", "--no_smooth"])
+    raw = [json.loads(line) for line in open(tmp_path / "raw" / "results.jsonl")]
+    assert _jitter(results, by_frame) < 0.8 * _jitter(raw, by_frame)  # smoothing steadies the points
+
+
+def _jitter(results, truth_by_frame):
+    """RMS frame-to-frame change of each point's error, over the face's size (per track)."""
+    err = {}
+    for r in results:
+        pred = np.array(r["points"])
+        t = min(truth_by_frame[r["frame"]], key=lambda t: np.linalg.norm(pred.mean(0) - np.mean(t["points21"], 0)))
+        size = np.ptp(np.array(t["points21"])[:, 0])
+        err.setdefault(r["track"], {})[r["frame"]] = (pred - np.array(t["points21"])) / size
+    steps = [e[f] - e[f - 1] for e in err.values() for f in e if f - 1 in e]
+    return float(np.sqrt(np.mean(np.square(steps))))
 
 
 def test_a_face_rolled_past_the_models_training_is_answered_upright_and_its_points_turned_back():
@@ -308,3 +358,72 @@ def test_a_face_rolled_past_the_models_training_is_answered_upright_and_its_poin
     # turned back onto the rolled face, near the upright face's answer (its box is larger: the face smaller)
     assert max(nmes["upright"]) < min(0.08, 1.6 * base)
     assert np.mean(nmes["upright"]) < 0.7 * np.mean(nmes["one pass"])  # one pass: 0.074 and 0.244
+
+
+def test_a_shorter_lag_revises_each_frame_with_only_that_many_later_frames():
+    """``smoothed(t, lag)`` from a filter that keeps more frames than the lag (Gaze360 makes frames wait 3 frames
+    whatever the lag) is the revision one later frame gives: what a filter keeping lag + 1 frames answers as soon
+    as that frame comes.  Before, such a filter no longer held the frame and revised nothing."""
+    from deploy.track import KalmanFilter
+    rng = np.random.default_rng(1)
+    long, short = KalmanFilter(keep=4), KalmanFilter(keep=2)
+    by_next, compared = {}, 0
+    for k in range(24):
+        z = np.array([[10.0 + 2.0 * k, 5.0]]) + rng.normal(0, 0.5, (1, 2))
+        long(z, k / FPS, 10.0)
+        short(z, k / FPS, 10.0)
+        by_next[k - 1] = short.smoothed((k - 1) / FPS)  # frame k - 1 revised by frame k only
+        if k >= 10:  # past the restarts of the first frames (the filter starts with no speed)
+            t = (k - 3) / FPS  # a frame Gaze360's window has kept waiting for 3 frames
+            np.testing.assert_allclose(long.smoothed(t, 1), by_next[k - 3], atol=1e-9)
+            assert not np.allclose(long.smoothed(t), by_next[k - 3])  # all 3 later frames revise it otherwise
+            compared += 1
+    assert compared == 14
+
+
+def test_a_pose_that_cannot_be_fitted_says_why(tmp_path, monkeypatch):
+    import shutil
+
+    from deploy import analyze
+    from recordio import geometry as geo
+
+    def no_pose(*args, **kwargs):
+        raise ValueError("solvePnP found no head pose in front of the camera")
+    monkeypatch.setattr(geo, "head_pose_from_landmarks", no_pose)
+    shutil.copy(os.path.join(os.path.dirname(analyze.__file__), "samples", "faces_1.jpg"), tmp_path / "p.jpg")
+    analyze.main([str(tmp_path / "p.jpg"), "--detector", "dlib", "--no_draw", "--out", str(tmp_path / "o")])
+    lines = [json.loads(line) for line in open(tmp_path / "o" / "results.jsonl")]
+    assert lines and all(r["pose"] is None and "no head pose" in r["pose_error"] for r in lines)
+
+
+def test_tracker_keeps_ids_while_faces_stay_drops_a_lost_one_and_refreshes_a_doubtful_one():
+    from deploy.detect import Detections
+    from deploy.track import Tracker
+    detections = []  # each detector call takes the next list of boxes
+
+    def detect(image):
+        boxes = detections.pop(0)
+        return Detections(boxes, np.ones(len(boxes)), boxes=boxes)
+
+    def points_in(box, shift=0.0):
+        x1, y1, x2, y2 = np.asarray(box, float) + [shift, 0, shift, 0]
+        return np.array([[x1 + 0.2 * (x2 - x1), y1 + 0.3 * (y2 - y1)], [x1 + 0.8 * (x2 - x1), y1 + 0.7 * (y2 - y1)]])
+
+    tracker = Tracker(detect, detect_every=100, face_threshold=0.5, refresh_score=0.9)
+    a, b = [10, 10, 60, 60], [200, 10, 260, 70]
+    detections.append([a, b])
+    tracks = tracker.boxes_for(None)
+    assert [t.id for t in tracks] == [0, 1] and tracker.detections_run == 1
+    for frame in range(1, 4):  # both faces move right 2 px a frame and stay sure: no detection, same ids
+        for tr in list(tracker.boxes_for(None)):
+            tracker.update(tr, points_in(a if tr.id == 0 else b, 2.0 * frame), 0.99, None, frame / FPS, (640, 480))
+    assert [t.id for t in tracker.tracks] == [0, 1] and tracker.detections_run == 1
+    assert tracker.tracks[0].box[0] == pytest.approx(10 + 2.0 * 2)  # follows the points (one frame behind)
+    t0, t1 = tracker.tracks
+    tracker.update(t0, points_in(a), 0.2, None, 4 / FPS, (640, 480))  # face 0 judged non-face: lost
+    tracker.update(t1, points_in(b), 0.7, None, 4 / FPS, (640, 480))  # face 1 doubtful: look again
+    assert [t.id for t in tracker.tracks] == [1]
+    detections.append([[203, 12, 262, 71], [400, 300, 450, 350]])  # face 1 again, and a new face
+    tracks = tracker.boxes_for(None)
+    assert tracker.detections_run == 2 and [t.id for t in tracks] == [1, 2]  # face 1 keeps its id, a new one
+    np.testing.assert_allclose(tracks[0].box, [203, 12, 262, 71])  # refreshed from the detection

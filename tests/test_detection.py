@@ -78,9 +78,11 @@ def test_face_ssd_export_decodes_what_the_network_predicts(tmp_path):
         raw = net(mx.nd.array(x))
     ref = [o.asnumpy() for o in SSDDecoder(1)(*raw)]
     meta = {"task": "detection", "input": {"name": "data", "shape": [1, 3, 128, 128]},
-            "outputs": [{"name": n} for n in ("ids", "scores", "boxes")]}
+            "outputs": [{"name": n} for n in ("ids", "scores", "boxes")],
+            "box_convention": "course21 annotators' boxes"}
     prefix = export_network(net, meta, str(tmp_path / "det"))
     det = MXNetDetector(prefix, min_score=0.0)
+    assert det.box_map == (0.0, 0.0, 1.0, 1.0)  # it learnt the annotators' boxes: they need no map
     out = det.predictor.raw(x)
     for a, b in zip(out, ref):
         np.testing.assert_allclose(a, b, atol=1e-4)
@@ -100,3 +102,26 @@ def test_face_detector_recipe_runs_every_step(tmp_path):
     assert os.path.exists(tmp_path / "out" / "run" / "model-symbol.json")
     import json
     assert "mxnet" in json.load(open(tmp_path / "out" / "boxmaps.json"))
+
+
+def test_a_detector_without_a_box_map_is_refused_naming_how_to_fit_one(tmp_path, monkeypatch):
+    """A detector export that learnt boxes of another convention, with no fitted map, would hand the landmark
+    model crops it never learnt: it is refused, and the message says how to fit a map."""
+    from deploy import detect
+    from deploy.mxdetect import MXNetDetector
+    from recordio.errors import BadInput
+    from symbols import get_model
+    from train.export import export_network
+    monkeypatch.setattr(detect, "BOXMAPS", str(tmp_path / "none.json"))  # no fitted maps at all
+    net = get_model("face_ssd", input_size=128, min_size=8.0)
+    net.initialize(mx.init.Xavier())
+    meta = {"task": "detection", "input": {"name": "data", "shape": [1, 3, 128, 128]},
+            "outputs": [{"name": n} for n in ("ids", "scores", "boxes")], "box_convention": "WIDER FACE boxes"}
+    prefix = export_network(net, meta, str(tmp_path / "det"))
+    with pytest.raises(BadInput, match="no box map.*fit_boxmap.py mxnet"):
+        MXNetDetector(prefix)
+    assert MXNetDetector(prefix, box_map=(0.0, 0.1, 1.2, 1.2)).box_map == (0.0, 0.1, 1.2, 1.2)  # a given map is used
+    onnx = tmp_path / "yunet.onnx"
+    onnx.write_bytes(b"not read before the box map is checked")
+    with pytest.raises(BadInput, match="yunet detector has no box map.*fit_boxmap.py yunet"):
+        detect.make_detector("yunet", yunet=str(onnx))

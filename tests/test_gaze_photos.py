@@ -167,8 +167,55 @@ def test_analyze_applies_a_calibration_and_finds_the_screen_point(tmp_path, gaze
     np.testing.assert_allclose(g1["uncalibrated"], g0["vector"], atol=1e-4)
     origin = np.array(g1["origin_mm"])
     assert np.linalg.norm(origin - gazeviews.centre_of(f.R, f.t, f.model)) < 0.1 * np.linalg.norm(origin)  # from points
-    screen = Screen.load(str(tmp_path / "screen.json"))
-    np.testing.assert_allclose(g1["screen"]["px"], screen.look(origin, g1["vector"])["px"], atol=0.2)
+    # the screen point by hand: a webcam 15 mm above the top edge's middle, the screen in the plane z = 0 facing
+    # the camera's -z, x right and y down as the person sees it
+    g = np.asarray(g1["vector"])
+    hit = origin - origin[2] / g[2] * g  # where the ray from the face meets z = 0
+    mm = np.array([300.0 - hit[0], hit[1] - 15.0])  # facing the camera, the person's right is the camera's -x
+    np.testing.assert_allclose(g1["screen"]["mm"], mm, atol=0.1)
+    np.testing.assert_allclose(g1["screen"]["px"], mm * [1920 / 600.0, 1080 / 340.0], atol=0.3)
     np.testing.assert_allclose(angles_of(g1["vector"]), [g1["pitch"], g1["yaw"]], atol=0.02)
     with pytest.raises(SystemExit, match="--gaze"):
         analyze.main([str(photos), "--calibration", str(tmp_path / "me.json"), "--out", str(tmp_path / "x")])
+
+
+def test_a_lag_shorter_than_gaze360s_window_still_smooths_the_points(tmp_path, gaze_models, gaze_video):
+    """Gaze360 makes each frame wait 3 frames; a smoother lag of 1 must still revise the points (the filters
+    keep as many frames as the frames wait)."""
+    from deploy import analyze
+    points = {}
+    for lag in (0, 1):
+        out = tmp_path / ("lag%d" % lag)
+        analyze.main([gaze_video, "--gaze", gaze_models["gaze360"], "--detector", "dlib", "--no_draw", "--lag",
+                      str(lag), "--out", str(out)])
+        points[lag] = {r["frame"]: np.array(r["points"]) for r in map(json.loads, open(out / "results.jsonl"))}
+    assert sorted(points[0]) == sorted(points[1]) == list(range(10))
+    moved = [np.abs(points[1][f] - points[0][f]).max() for f in range(2, 8)]
+    assert min(moved) > 1e-3  # every middle frame revised by the frame after it
+
+
+@pytest.mark.parametrize("kind,tolerance", [("mpiifacegaze", 0.5), ("gaze360", 0.5), ("mc4", 3.0)])
+def test_a_model_answering_straight_ahead_in_its_view_looks_into_the_camera(tmp_path, gaze_models, monkeypatch,
+                                                                             kind, tolerance):
+    """The views look at the face from the camera's centre, so a network answering (0, 0) in its view means the
+    person looks into the lens: the answer must be the unit vector from the face centre to the camera (MC4's
+    views look at the head box's centre, a few mm off the face centre: within 3 degrees there)."""
+    import cv2
+
+    from deploy import analyze
+    from deploy.gaze import GazeModel
+    img, f, K, _ = _scene((-10.0, 25.0, 5.0), (0.0, 0.0), (-80.0, 40.0, 700.0), focal=1000.0)
+    cv2.imwrite(str(tmp_path / "p.png"), img)
+
+    def straight_ahead(self, samples):
+        return None if not samples else [np.zeros((len(samples), o["shape"][0]), np.float32)
+                                         for o in self.predictor.meta["outputs"]]
+    monkeypatch.setattr(GazeModel, "predict", straight_ahead)
+    analyze.main([str(tmp_path / "p.png"), "--gaze", gaze_models[kind], "--detector", "dlib", "--focal", "1000",
+                  "--no_draw", "--out", str(tmp_path / "o")])
+    lines = [json.loads(line) for line in open(tmp_path / "o" / "results.jsonl")]
+    assert len(lines) == 1
+    origin = np.array(lines[0]["gaze"]["origin_mm"])
+    into_lens = -origin / np.linalg.norm(origin)
+    angle = np.degrees(np.arccos(np.clip(np.dot(lines[0]["gaze"]["vector"], into_lens), -1, 1)))
+    assert angle < tolerance, angle

@@ -83,3 +83,31 @@ def test_calibrate_gaze_fits_from_results_and_names_the_lines_it_leaves_out(tmp_
     assert cal.samples == 8 and cal.error_after < 0.3 < 3.0 < cal.error_before
     probe = np.array([[-10.0, 5.0]])
     assert float(angular_error(Calibration.load(str(tmp_path / "me.json"))(probe + [-3.0, 2.0]), probe)[0]) < 0.3
+
+
+def test_five_targets_fit_an_offset_six_an_affine_map_and_leave_one_out_refits_the_saved_kind():
+    """At the boundary: 5 targets fit an offset, 6 an affine map; the leave-one-out error of a 6-target fit
+    comes from affine fits of 5 (the kind that is saved), which an exactly affine person reproduces, while
+    offset fits of 5 would leave the scale's error."""
+    from deploy.calibrate_gaze import leave_one_out
+    rng = np.random.default_rng(5)
+    M = np.array([[1.2, 0.0, 2.0], [0.0, 0.8, -1.0]])  # a person whose error scales with the angle
+    truth = rng.uniform(-20, 20, (6, 2))
+    predicted = (truth - M[:, 2]) @ np.linalg.inv(M[:, :2]).T
+    assert Calibration.fit(predicted[:5], truth[:5]).kind == "offset"
+    cal = Calibration.fit(predicted, truth)
+    assert cal.kind == "affine" and cal.error_after < 1e-6
+    loo = leave_one_out(predicted, truth, cal.kind)
+    assert loo.max() < 1e-6  # five targets determine the affine map exactly
+    assert leave_one_out(predicted, truth, "offset").mean() > 1.0  # what refitting offsets would report
+    assert leave_one_out(predicted[:3], truth[:3], "affine") is None  # two left cannot fit it
+    with pytest.raises(ValueError, match="affine calibration needs 3"):
+        Calibration.fit(predicted[:2], truth[:2], "affine")
+
+
+def test_a_saved_calibration_keeps_its_kind(tmp_path):
+    cal = Calibration.fit(np.array([[0.0, 0], [10, 0], [0, 10], [10, 10], [5, 5], [3, 7]]),
+                          np.array([[1.0, 0], [11, 0], [1, 10], [11, 10], [6, 5], [4, 7]]))  # an affine fit of an offset
+    assert cal.kind == "affine"
+    cal.save(str(tmp_path / "c.json"))
+    assert Calibration.load(str(tmp_path / "c.json")).kind == "affine"

@@ -277,3 +277,34 @@ def test_mc4_record_missing_from_one_label_file_is_rejected(tmp_path, synth_mc4)
     assert s["train"]["rejected"] == 2
     assert "head_label.txt:1: record '0'" in rej and "no entry in eye_label.txt" in rej
     assert "image not found" in rej
+
+
+@pytest.mark.parametrize("fmt", ["course21", "wflw"])
+def test_the_same_archive_comes_out_for_any_number_of_packing_workers(tmp_path, synth_course21, synth_wflw, fmt):
+    """Byte for byte: records, index, rejects and counts, whatever ``-j`` is (workers finish out of order)."""
+    outs = {}
+    for jobs in ("1", "2"):
+        out = str(tmp_path / ("j" + jobs))
+        if fmt == "course21":
+            make_rec.main(["course21", os.path.join(synth_course21[0], "I"), "--out", out, "-j", jobs,
+                           "--test_ratio", "0.3"])
+        else:
+            ann = os.path.join(synth_wflw[0], "WFLW_annotations", "list_98pt_rect_attr_train_test",
+                               "list_98pt_rect_attr_train.txt")
+            make_rec.main(["wflw", ann, "--images", os.path.join(synth_wflw[0], "WFLW_images"), "--out", out,
+                           "-j", jobs, "--repeats", "2"])
+        outs[jobs] = out
+    names = sorted(os.listdir(outs["1"]))
+    assert names == sorted(os.listdir(outs["2"])) and any(n.endswith(".rec") for n in names)
+    for name in names:
+        a, b = (open(os.path.join(outs[j], name), "rb").read() for j in ("1", "2"))
+        if name.endswith(".meta.json"):
+            a, b = (json.loads(x) for x in (a, b))
+            for m in (a, b):  # the arguments differ in -j, and out (and the rejects file's name) in the folder
+                m.pop("created")
+                args = m.pop("packer_args")
+                assert {k: v for k, v in args.items() if k not in ("jobs", "out")} == {
+                    k: v for k, v in json.loads(open(os.path.join(outs["1"], name)).read())["packer_args"].items()
+                    if k not in ("jobs", "out")}
+            a, b = (json.dumps(m, sort_keys=True).replace(outs[j], "OUT") for m, j in ((a, "1"), (b, "2")))
+        assert a == b, name

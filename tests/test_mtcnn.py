@@ -7,8 +7,6 @@ import pytest
 
 from recordio import geometry
 
-pytest.importorskip("lz4")
-
 
 def _keras_forward(arrays, x, convs, dense, heads):
     """Keras' computation in NumPy, channels last: ``convs`` [(pool kernel, stride, same) or None per conv],

@@ -38,6 +38,7 @@ def test_every_registered_network_exports_to_onnx_and_matches_mxnet_at_batch_1_a
     meta = json.load(open(prefix + "-meta.json"))
     assert meta["onnx"]["opset"] == 13 and meta["onnx"]["file"] == "model.onnx"
     assert max(meta["onnx"]["parity"].values()) < PARITY
+    _assert_repaired(path, meta)
     # and again here, on pixels the export never saw, through ONNX Runtime's own session
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     ref = mx.gluon.SymbolBlock.imports(prefix + "-symbol.json", ["data"], prefix + "-0000.params")
@@ -49,6 +50,28 @@ def test_every_registered_network_exports_to_onnx_and_matches_mxnet_at_batch_1_a
         assert [g.shape for g in got] == [w.shape for w in want]
         for g, w in zip(got, want):
             assert np.abs(g - w).max() <= PARITY * max(np.abs(w).max(), 1e-12)
+
+
+def _assert_repaired(path, meta):
+    """The repairs train/export.py makes, read off the saved ONNX graph itself."""
+    import onnx
+    from onnx import helper
+    model = onnx.load(path)
+    assert [(o.domain, o.version) for o in model.opset_import] == [("", 13)]  # the opset it was written for
+    weights = {i.name for i in model.graph.initializer}
+    assert not weights & {i.name for i in model.graph.input}  # weights are constants, not graph inputs
+    assert [i.name for i in model.graph.input] == ["data"]
+    read = {name for node in model.graph.node for name in node.input}
+    assert weights <= read  # no weight that no node reads (a dropped head's leftovers)
+    names = [node.name for node in model.graph.node]
+    assert all(names) and len(set(names)) == len(names)  # every node named, once
+    for node in model.graph.node:
+        if node.op_type == "AveragePool":
+            attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+            if not any(attrs.get("pads", [])):
+                assert attrs.get("count_include_pad", 0) == 0, node.name  # MXNet counts no padding
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["params_sha256"] == meta["params_sha256"] == meta["onnx"]["params_sha256"]
 
 
 SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "deploy", "models", "course21",
@@ -64,8 +87,14 @@ def shipped_copy(tmp_path_factory):
 
 
 def test_the_shipped_model_carries_its_onnx_file_and_parity():
+    from recordio.schema import file_sha256
     meta = json.load(open(SHIPPED + "-meta.json"))
     assert os.path.exists(SHIPPED + ".onnx") and max(meta["onnx"]["parity"].values()) < PARITY
+    assert meta["params_sha256"] == file_sha256(SHIPPED + "-0000.params")
+    _assert_repaired(SHIPPED + ".onnx", meta)
+    import onnx
+    pools = [n for n in onnx.load(SHIPPED + ".onnx").graph.node if n.op_type == "AveragePool"]
+    assert pools  # the course CNN's ceil-mode average pooling is there to be repaired
 
 
 @pytest.mark.parametrize("backend", ["mkldnn", "onnxruntime", "int8"])
@@ -81,6 +110,7 @@ def test_every_backend_answers_like_mxnet(shipped_copy, course21_archive, backen
     out = p.raw(x)
     if backend == "int8":
         assert np.median(np.abs(out[0] - ref[0])) < 0.02 and not np.array_equal(out[0], ref[0])
+        _assert_int8_keeps_float(p, len(meta["ensemble"]))
     else:
         for a, b in zip(out, ref):
             assert np.abs(a - b).max() <= 1e-4 * np.abs(b).max()
@@ -93,6 +123,11 @@ def test_auto_times_every_backend_and_keeps_the_fastest(shipped_copy, course21_a
     timed = {k: v for k, v in p.timings.items() if not isinstance(v, str)}
     assert set(p.timings) == set(BACKENDS) - {"auto"} and len(timed) == 4
     assert p.backend == min(timed, key=timed.get)
+    # what it keeps is that backend as built alone (int8 is not calibrated twice: compare it within its noise)
+    x = calibration_batch(meta, course21_archive[1], n=8)
+    fresh = Predictor(shipped_copy, backend=p.backend, calib=calibration_batch(meta, course21_archive[0], n=16))
+    for a, b in zip(p.raw(x), fresh.raw(x)):
+        assert np.abs(a - b).max() <= 1e-5 * max(np.abs(b).max(), 1e-12)
 
 
 def test_the_onnx_backend_without_its_file_says_how_to_make_it(tmp_path, shipped_copy):
@@ -160,3 +195,41 @@ def test_an_ensemble_of_exports_that_take_different_inputs_is_refused_by_name(tm
     b, _ = _member(str(tmp_path / "b" / "model"), 2, size=64)
     with pytest.raises(ValueError, match="b/model differ in input"):
         export_ensemble([a, b], str(tmp_path / "ens" / "model"))
+
+
+def test_auto_leaves_out_a_backend_that_fails_in_any_way_and_names_them_all_when_none_runs(tmp_path, shipped_copy,
+                                                                                          monkeypatch):
+    from deploy import predictor as pr
+    from recordio.errors import BadModelFile
+    build = pr.Predictor._build
+
+    def broken_mkldnn(self, backend, ctx=None, calib=None):
+        if backend == "mkldnn":
+            raise RuntimeError("MKLDNN is not in this MXNet build")
+        return build(self, backend, ctx, calib)
+    monkeypatch.setattr(pr.Predictor, "_build", broken_mkldnn)
+    p = pr.Predictor(shipped_copy, backend="auto")
+    assert "MKLDNN is not in this MXNet build" in p.timings["mkldnn"] and p.backend in ("mxnet", "onnxruntime")
+
+    def nothing(self, backend, ctx=None, calib=None):
+        raise RuntimeError("%s is broken here" % backend)
+    monkeypatch.setattr(pr.Predictor, "_build", nothing)
+    with pytest.raises(BadModelFile, match="no backend could run it.*mxnet: unavailable: mxnet is broken here"):
+        pr.Predictor(shipped_copy, backend="auto")
+
+
+def _assert_int8_keeps_float(p, members):
+    """In the quantized graph each member's first convolution (it reads the normalised pixels) and every dense
+    layer stay float32, and the rest of the convolutions are int8."""
+    import mxnet as mx
+    p.net(mx.nd.zeros(tuple(p.meta["input"]["shape"])))
+    nodes = json.loads(p.net._cached_graph[1].tojson())["nodes"]
+    quantized = [n.get("attrs", {}).get("quantized") == "true" for n in nodes]
+    convs = [k for k, n in enumerate(nodes) if n["op"] == "_sg_mkldnn_conv"]
+    float_convs = [k for k in convs if not quantized[k]]
+    assert len(float_convs) == members and len(convs) > 2 * members
+    for k in float_convs:
+        source = nodes[nodes[k]["inputs"][0][0]]["name"]
+        assert "normalize" in source, source  # fed by the network's own input normalisation: the first one
+    dense = [k for k, n in enumerate(nodes) if n["op"] in ("_sg_mkldnn_fully_connected", "FullyConnected")]
+    assert dense and not any(quantized[k] for k in dense)

@@ -5,6 +5,9 @@ import os
 import subprocess
 import sys
 
+import numpy as np
+import pytest
+
 from recordio import labelfiles
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -18,6 +21,15 @@ def _recipe(name, data, out, env=None):
     return done.stdout
 
 
+def _row(printed, name):
+    """{column: cell} of the Markdown results row called ``name`` that a recipe printed (the last one)."""
+    lines = printed.splitlines()
+    k = max(i for i, line in enumerate(lines) if line.startswith("| %s |" % name))
+    head = next(lines[i] for i in range(k - 1, -1, -1) if lines[i].startswith("| ") and lines[i + 1].startswith("| ---"))
+    cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
+    return dict(zip(cells(head), cells(lines[k])))
+
+
 def test_wflw_recipe_scores_the_test_set_and_its_six_subsets(tmp_path):
     from tools.synth.formats import write_wflw
     write_wflw(str(tmp_path / "WFLW"), 60, seed=21, test_ratio=0.4)
@@ -25,8 +37,15 @@ def test_wflw_recipe_scores_the_test_set_and_its_six_subsets(tmp_path):
     names = ["test"] + ["test_" + s for s in ("largepose", "expression", "illumination", "makeup", "occlusion",
                                                "blur")]
     for name in names:
-        assert os.path.exists(tmp_path / "out" / "score" / name / "summary.json"), name
-        assert "| %s |" % name in printed
+        summary = json.load(open(tmp_path / "out" / "score" / name / "summary.json"))
+        row = _row(printed, name)  # the printed figures are the scores' own
+        assert int(row["faces"]) == summary["count"]
+        if not summary["count"]:  # a tiny synthetic subset may hold no face: printed as such
+            assert row["NME"] == "-"
+            continue
+        assert float(row["NME"]) == pytest.approx(summary["nme"], abs=5e-5)
+        assert float(row["FR@0.1"].rstrip("%")) == pytest.approx(100 * summary["fr"], abs=5e-3)
+    assert int(_row(printed, "test")["faces"]) > 0
     meta = json.load(open(tmp_path / "out" / "rec" / "val.meta.json"))
     assert meta["split"]["by"] == "photo" and meta["counts"]["written"] > 0
 
@@ -73,12 +92,15 @@ def test_mpiifacegaze_recipe_runs_a_fold_per_person_and_reports_their_mean(tmp_p
     from tools.synth.formats import write_mpiifacegaze
     write_mpiifacegaze(str(tmp_path / "MPII"), 16, seed=23, persons=3)
     printed = _recipe("mpiifacegaze.sh", tmp_path / "MPII", tmp_path / "out")
+    errors = []
     for p in ("p00", "p01", "p02"):
         summary = json.load(open(tmp_path / "out" / "score" / p / "summary.json"))
         assert summary["count"] == 16
+        errors.append(summary["angular_error"])
+        assert float(_row(printed, p)["error (deg)"]) == pytest.approx(summary["angular_error"], abs=5e-3)
         args = json.load(open(tmp_path / "out" / "runs" / p / "args.json"))
         assert args["optimizer"] == "nag" and args["val"] is None  # no epoch picking on the held-out person
-    assert "| mean of 3 |" in printed
+    assert float(_row(printed, "mean of 3")["error (deg)"]) == pytest.approx(np.mean(errors), abs=5e-3)
 
 
 def test_gaze360_recipe_trains_with_per_frame_crops_and_scores_the_test_split(tmp_path):
@@ -88,7 +110,10 @@ def test_gaze360_recipe_trains_with_per_frame_crops_and_scores_the_test_split(tm
     summary = json.load(open(tmp_path / "out" / "score" / "test" / "summary.json"))
     assert "interval_coverage" in summary and summary["count"] > 0
     assert json.load(open(tmp_path / "out" / "run" / "args.json"))["crop_scale"] == [0.8, 1.0]
-    assert "front-facing" in printed
+    row = _row(printed, "test")
+    assert float(row["error (deg)"]) == pytest.approx(summary["angular_error"], abs=5e-3)
+    assert float(row["in interval"].rstrip("%")) == pytest.approx(100 * summary["interval_coverage"], abs=0.05)
+    assert "front-facing" in row
 
 
 def test_results_table_and_mean_row(tmp_path):

@@ -13,6 +13,14 @@ A multi-machine run sets the same variables by hand on each machine (see
 train/README.md): the scheduler's address and port everywhere, each
 machine's own address in ``DMLC_NODE_HOST``, its network interface in
 ``DMLC_INTERFACE``, and ``DMLC_ROLE`` per process.
+
+Security: MXNet's parameter-server traffic (ps-lite over ZeroMQ) is neither
+authenticated nor encrypted; anyone who reaches a role's port can read the
+gradients and push their own.  With the default ``--host 127.0.0.1`` every
+role (scheduler, servers, workers) listens on 127.0.0.1 only (checked with
+``ss -ltnp`` during a 2-worker run); with another address a warning is
+printed.  Run across machines only on a network you trust (a private
+subnet, a VPN or an SSH tunnel).
 """
 import argparse
 import os
@@ -67,8 +75,22 @@ def role_env(args, port, role, rank=None):
     return env
 
 
+def is_loopback(host):
+    """Whether ``host`` is this machine's loopback address (nothing else can reach it)."""
+    import ipaddress
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if not is_loopback(args.host):
+        print("launch: warning: %s is not a loopback address; MXNet's parameter-server traffic is neither "
+              "authenticated nor encrypted, so run this only on a network you trust" % args.host, file=sys.stderr)
     port = args.port or free_port(args.host)
     procs = [subprocess.Popen(args.command, env=role_env(args, port, "scheduler"))]
     procs += [subprocess.Popen(args.command, env=role_env(args, port, "server")) for _ in range(args.servers)]
@@ -107,4 +129,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from recordio.cli import run
+    sys.exit(run(main))
