@@ -15,7 +15,7 @@ import math
 import cv2
 import numpy as np
 
-from deploy.detect import Detector, nms
+from deploy.detector_base import Detector, nms
 from recordio.geometry import square_box
 
 THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability, as the paper's released detector uses

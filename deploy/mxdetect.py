@@ -1,7 +1,7 @@
 """A face detector the project trained (``train/train_detector.py``), from its export only."""
 import cv2
 
-from deploy.detect import Detector
+from deploy.detector_base import Detector
 
 ANNOTATORS = "course21 annotators"  # the detection packer's box_convention: the boxes the landmark crops follow
 IDENTITY = (0.0, 0.0, 1.0, 1.0)  # geometry.map_box's map that leaves a box as it is

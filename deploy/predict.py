@@ -103,9 +103,9 @@ def main(argv=None):
             if args.draw:
                 os.makedirs(args.draw, exist_ok=True)
                 cv2.imwrite(names.path(args.draw, os.path.basename(name)), img)
-    print("%d faces -> %s%s%s" % (written, args.out, " (%d judged non-face: no points, below --face_threshold %g)"
-                                  % (nonfaces, args.face_threshold) if nonfaces else "",
-                                  "; %d faces skipped: their photo cannot be read (above)" % skipped if skipped else ""))
+    dropped = " (%d judged non-face: no points, below --face_threshold %g)" % (nonfaces, args.face_threshold)
+    unread = "; %d faces skipped: their photo cannot be read (above)" % skipped
+    print("%d faces -> %s%s%s" % (written, args.out, dropped if nonfaces else "", unread if skipped else ""))
     return written
 
 

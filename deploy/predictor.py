@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from recordio import geometry
+from recordio import geometry, headpose
 from recordio.errors import BadInput, BadModelFile, MissingFile, brief
 from recordio.schema import PARAMS_DIGEST, check_params_digest, read_export_meta
 
@@ -101,7 +101,7 @@ class Predictor:
     calib : (N, C, H, W) inputs the int8 backend calibrates on (``calibration_batch``).
     batch_size : the batch size ``auto`` times.
     upright : landmark models: faces whose points (of a first pass) are rolled more than this many degrees
-        (``geometry.roll_from_points``) are answered again from their crop turned upright about its centre,
+        (``headpose.roll_from_points``) are answered again from their crop turned upright about its centre,
         points and scores of that second pass turned back (None: one pass).  The model was trained on rolls
         up to its recipe's ``--rotate``; a face rolled further is turned into that range.
     """
@@ -253,7 +253,7 @@ class Predictor:
         if self.upright is None or not len(x):
             return out
         points = out[0].reshape(len(x), -1, 2) * [self.width, self.height]
-        roll = geometry.roll_from_points(points, self.meta["schema"])
+        roll = headpose.roll_from_points(points, self.meta["schema"])
         turn = np.flatnonzero(np.abs(roll) > self.upright)
         if not len(turn):
             return out

@@ -6,7 +6,7 @@ line between the eyes, about 85 mm behind the face surface.  A frontal face
 looks along -z.
 
 ``face_points_3d()`` with no arguments is the mean face that
-``geometry.euler_from_landmarks`` fits with solvePnP; the synthetic renderer
+``headpose.euler_from_landmarks`` fits with solvePnP; the synthetic renderer
 draws the same model with identity and expression variations, so pose
 recovered from rendered landmarks can be checked against the rendered pose.
 """

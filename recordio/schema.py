@@ -280,7 +280,7 @@ def landmark_layout(schema):
         Field("points", 2 * schema.num_points, "px", "x, y per point in crop pixels"),
         Field("affine", 6, "matrix", "2x3 row-major, crop px -> original photo px"),
         Field("box", 4, "px", "face box x1, y1, x2, y2 in original photo px"),
-        Field("euler", 3, "deg", "head pitch, yaw, roll from the landmarks (geometry.euler_from_landmarks)"),
+        Field("euler", 3, "deg", "head pitch, yaw, roll from the landmarks (headpose.euler_from_landmarks)"),
         Field("attributes", 6, "flag", "WFLW pose, expression, illumination, make-up, occlusion, blur"),
         Field("line", 1, "index", "1-based line (or annotation index) in the source label file"),
     ])
@@ -495,7 +495,8 @@ MC4 = GazeDataset(
 
 MPIIFACEGAZE = GazeDataset(
     name="mpiifacegaze", task="gaze_mpiifacegaze", layout=mpiifacegaze_layout,
-    angles={"convention": "mpiifacegaze", "unit": "rad", "camera_frame": "normalised camera, x right, y down, z forward"},
+    angles={"convention": "mpiifacegaze", "unit": "rad",
+            "camera_frame": "normalised camera, x right, y down, z forward"},
     to_vector=_to("pitchyaw_to_vector"), from_vector=_from("vector_to_pitchyaw"),
     views=("face",), tiles=face_tiles, size_args={"size": "input_size"},
     input="normalised_face: the face warped by the data normalisation of Zhang, Sugano and Bulling (ETRA 2018)",

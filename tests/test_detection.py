@@ -107,12 +107,12 @@ def test_face_detector_recipe_runs_every_step(tmp_path):
 def test_a_detector_without_a_box_map_is_refused_naming_how_to_fit_one(tmp_path, monkeypatch):
     """A detector export that learnt boxes of another convention, with no fitted map, would hand the landmark
     model crops it never learnt: it is refused, and the message says how to fit a map."""
-    from deploy import detect
+    from deploy import detect, detector_base
     from deploy.mxdetect import MXNetDetector
     from recordio.errors import BadInput
     from symbols import get_model
     from train.export import export_network
-    monkeypatch.setattr(detect, "BOXMAPS", str(tmp_path / "none.json"))  # no fitted maps at all
+    monkeypatch.setattr(detector_base, "BOXMAPS", str(tmp_path / "none.json"))  # no fitted maps at all
     net = get_model("face_ssd", input_size=128, min_size=8.0)
     net.initialize(mx.init.Xavier())
     meta = {"task": "detection", "input": {"name": "data", "shape": [1, 3, 128, 128]},

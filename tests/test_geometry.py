@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from recordio import face3d
+from recordio import face3d, headpose
 from recordio import geometry as G
 
 
@@ -113,7 +113,7 @@ def test_euler_from_landmarks_recovers_the_pose_of_the_mean_face():
         e = rng.uniform([-30, -60, -30], [30, 60, 30])
         t = [rng.uniform(-200, 200), rng.uniform(-150, 150), rng.uniform(600, 2000)]
         uv = G.project(face3d.MEAN_FACE_98 @ G.euler_to_matrix(*e).T + t, K)
-        np.testing.assert_allclose(G.euler_from_landmarks(uv, (W, H)), e, atol=1e-6)
+        np.testing.assert_allclose(headpose.euler_from_landmarks(uv, (W, H)), e, atol=1e-6)
 
 
 def test_euler_from_course21_landmarks_recovers_the_pose():
@@ -122,7 +122,7 @@ def test_euler_from_course21_landmarks_recovers_the_pose():
     K = G.camera_matrix(W, H)
     e = np.array([12.0, -35.0, 8.0])
     pts = G.project(convert_points(face3d.MEAN_FACE_98, "course21") @ G.euler_to_matrix(*e).T + [30, -20, 900], K)
-    np.testing.assert_allclose(G.euler_from_landmarks(pts, (W, H), "course21"), e, atol=1e-4)
+    np.testing.assert_allclose(headpose.euler_from_landmarks(pts, (W, H), "course21"), e, atol=1e-4)
 
 
 def test_widely_copied_pfld_euler_bug_is_not_ours():
@@ -130,7 +130,7 @@ def test_widely_copied_pfld_euler_bug_is_not_ours():
     W, H = 112, 112
     K = G.camera_matrix(W, H)
     uv = G.project(face3d.MEAN_FACE_98 + [0, 0, 600], K)
-    np.testing.assert_allclose(G.euler_from_landmarks(uv, (W, H)), [0, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(headpose.euler_from_landmarks(uv, (W, H)), [0, 0, 0], atol=1e-6)
 
 
 def test_mean_face_is_mirror_symmetric():
@@ -141,7 +141,7 @@ def test_mean_face_is_mirror_symmetric():
 
 def test_unknown_schema_has_no_pose_model():
     with pytest.raises(ValueError, match="no head-pose model"):
-        G.euler_from_landmarks(np.zeros((5, 2)), (10, 10), "five")
+        headpose.euler_from_landmarks(np.zeros((5, 2)), (10, 10), "five")
 
 
 def test_gaze360_frame_conversions():
@@ -172,7 +172,7 @@ def test_roll_from_points_recovers_the_turn_of_a_face_at_any_scale_and_place():
     rolls = np.array([-80.0, -20.0, 0.0, 35.0, 170.0])
     faces = np.stack([G.apply_affine(G.similarity_affine((40.0, -7.0), r, 0.3, (5.0, 9.0)), front)
                       for r in rolls])
-    np.testing.assert_allclose(G.roll_from_points(faces, "course21"), rolls, atol=1e-9)
-    assert abs(G.roll_from_points(face3d.MEAN_FACE_98[:, :2]) - 0.0) < 1e-9  # wflw98, one face
+    np.testing.assert_allclose(headpose.roll_from_points(faces, "course21"), rolls, atol=1e-9)
+    assert abs(headpose.roll_from_points(face3d.MEAN_FACE_98[:, :2]) - 0.0) < 1e-9  # wflw98, one face
     noisy = faces[3] + np.random.default_rng(0).normal(0, 2.0, faces[3].shape)  # a few px of error on a 30 px face
-    assert abs(G.roll_from_points(noisy, "course21") - 35.0) < 6.0
+    assert abs(headpose.roll_from_points(noisy, "course21") - 35.0) < 6.0

@@ -55,3 +55,76 @@ def test_the_inspector_and_the_archive_reader_do_not_load_mxnet():
     code = ("import sys; from recordio.dataset import ArchiveReader; from tools import inspect_rec; "
             "assert 'mxnet' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def _module_graph():
+    """{module: project modules it imports anywhere in it (lazy imports too; ``from pkg import mod`` counts the
+    module ``pkg.mod`` when it is one)} for every module of the project's folders."""
+    modules = {}
+    for pkg in TOP:
+        for dirpath, _, files in os.walk(os.path.join(ROOT, pkg)):
+            for f in files:
+                if f.endswith(".py"):
+                    rel = os.path.relpath(os.path.join(dirpath, f), ROOT)[:-3].replace(os.sep, ".")
+                    modules[rel[: -len(".__init__")] if rel.endswith(".__init__") else rel] = os.path.join(dirpath, f)
+    graph = {}
+    for mod, path in modules.items():
+        package = mod if path.endswith("__init__.py") else mod.rsplit(".", 1)[0]
+        edges = set()
+        for node in ast.walk(ast.parse(open(path).read(), path)):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join(parts + ([base] if base else []))
+                names = [base] + ["%s.%s" % (base, a.name) for a in node.names]
+            else:
+                continue
+            edges |= {n for n in names if n in modules and n != mod}
+        graph[mod] = edges
+    return graph
+
+
+def test_no_module_imports_itself_through_others():
+    """No import circle anywhere: registries import their members, members import a base that lives apart."""
+    graph = _module_graph()
+    index, low, stack, on_stack, circles = {}, {}, [], set(), []
+
+    def visit(v):  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in graph[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                circles.append(sorted(component))
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    assert not circles
+
+
+def test_the_readme_is_short_and_every_page_it_links_to_exists():
+    import re
+    readme = open(os.path.join(ROOT, "README.md")).read()
+    assert len(readme.splitlines()) <= 200
+    pages = ["README.md"] + ["docs/" + n for n in os.listdir(os.path.join(ROOT, "docs")) if n.endswith(".md")]
+    for page in pages:
+        text = open(os.path.join(ROOT, page)).read()
+        for target in re.findall(r"\]\(([^)#]+)\)", text):
+            if not target.startswith("http"):
+                assert os.path.exists(os.path.join(ROOT, os.path.dirname(page), target)), (page, target)

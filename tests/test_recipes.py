@@ -25,7 +25,8 @@ def _row(printed, name):
     """{column: cell} of the Markdown results row called ``name`` that a recipe printed (the last one)."""
     lines = printed.splitlines()
     k = max(i for i, line in enumerate(lines) if line.startswith("| %s |" % name))
-    head = next(lines[i] for i in range(k - 1, -1, -1) if lines[i].startswith("| ") and lines[i + 1].startswith("| ---"))
+    head = next(lines[i] for i in range(k - 1, -1, -1)
+                if lines[i].startswith("| ") and lines[i + 1].startswith("| ---"))
     cells = lambda line: [c.strip() for c in line.strip().strip("|").split("|")]  # noqa: E731
     return dict(zip(cells(head), cells(lines[k])))
 

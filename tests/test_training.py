@@ -57,7 +57,8 @@ def test_export_gives_the_trained_networks_outputs(tmp_path, course21_archive):
 def test_an_export_that_differs_from_its_params_file_is_caught_naming_the_weight(tmp_path, course21_archive):
     from train.export import check_export, export_run
     from train.landmark_task import LandmarkTask
-    from train.task import read_run_args, warm_up
+    from train.task import warm_up
+    from train.tasks import read_run_args
     out, _ = _fit(tmp_path, "run", course21_archive, "--model", "course_stage3_cnn_hm", "--max_batches", "2")
     # the loop checked its own export; export the run again, as train/export.py does, with a network at hand
     args = read_run_args(out)

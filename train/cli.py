@@ -1,5 +1,5 @@
 """The arguments of every training run (the shared loop's), in one place for the entry scripts and for
-reading old runs back (``train.task.training_defaults``)."""
+reading old runs back (``train.tasks.training_defaults``)."""
 
 
 def add_common_args(ap):

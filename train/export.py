@@ -322,7 +322,8 @@ def main(argv=None):
     if not a.run_dir:
         ap.error("RUN_DIR is required (or --ensemble ... --out)")
     import mxnet as mx
-    from train.task import make_task, read_run_args, warm_up
+    from train.task import warm_up
+    from train.tasks import make_task, read_run_args
     args = read_run_args(a.run_dir)
     task = make_task(args.task_name, args)
     net = task.network(args)

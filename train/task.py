@@ -1,12 +1,9 @@
-"""What a task is, which tasks exist, and the pieces the loop, the export and the tasks share.
+"""What a task is, and the pieces the loop, the export and the tasks share.
 
-A *task* (landmarks, gaze) says how to build its datasets, network, loss and metrics; ``train.loop.fit``
-trains it and ``train.export`` exports it.  Both import this module; neither imports the other, and the
-tasks import neither.  A run directory's ``args.json`` is read back here, by ``read_run_args``, only.
+A *task* (landmarks, gaze, detection) says how to build its datasets, network, loss and metrics;
+``train.loop.fit`` trains it and ``train.export`` exports it.  The tasks import this module (their base); the
+registry of tasks and the reading back of a run's arguments are ``train.tasks``, which imports them.
 """
-import argparse
-import json
-import os
 
 RUN_ARGS = "args.json"
 RUN_ONLY = ("versions", "archive_meta_sha256")  # what args.json records beside the arguments
@@ -32,7 +29,8 @@ class Task:
         (seed, epoch, sample): the same seed draws the same batches for any number of loader workers.
         """
         from recordio.dataset import RecordDataset
-        train = RecordDataset(args.train, self.transform(True), part_index, num_parts, seed=seed) if args.train else None
+        train = (RecordDataset(args.train, self.transform(True), part_index, num_parts, seed=seed)
+                 if args.train else None)
         val = RecordDataset(args.val, self.transform(False)) if args.val else None
         return train, val
 
@@ -75,20 +73,6 @@ class Task:
         raise NotImplementedError
 
 
-def make_task(name, args):
-    """The task called ``name`` for ``args``."""
-    if name == "landmarks":
-        from train.landmark_task import LandmarkTask
-        return LandmarkTask(args)
-    if name == "gaze":
-        from train.gaze_task import GazeTask
-        return GazeTask(args)
-    if name == "detection":
-        from train.detect_task import DetectionTask
-        return DetectionTask(args)
-    raise ValueError("unknown task %r (landmarks, gaze, detection)" % name)
-
-
 def add_augmentation_args(group, zoom, shift):
     """The augmentation flags both tasks take (defaults: ``zoom`` and ``shift`` differ by task)."""
     from recordio.cli import renamed
@@ -110,48 +94,6 @@ def network_kwargs(args):
     if "norm" not in model_defaults(args.model):
         raise SystemExit("error: --pretrained: %s has no gluoncv backbone to start from ImageNet weights" % args.model)
     return {"norm": "imagenet"}
-
-
-TASK_ARGS = {"landmarks": "train.landmark_task", "gaze": "train.gaze_task",
-             "detection": "train.detect_task"}  # each task's add_args
-
-
-def training_defaults(task_name):
-    """The defaults of every training argument of ``task_name`` (the loop's and the task's)."""
-    import importlib
-    from train import cli
-    ap = argparse.ArgumentParser()
-    cli.add_common_args(ap)
-    importlib.import_module(TASK_ARGS[task_name]).add_args(ap)
-    return vars(ap.parse_args(["--out", "."]))
-
-
-def read_run_args(run_dir):
-    """The arguments a run was trained with, from ``RUN_DIR/args.json``, as a Namespace; arguments added to
-    the project after the run take their defaults."""
-    path = os.path.join(run_dir, RUN_ARGS)
-    try:
-        with open(path) as f:
-            saved = json.load(f)
-    except FileNotFoundError:
-        raise SystemExit("error: %s not found: %s is not a training run directory" % (path, run_dir))
-    except json.JSONDecodeError as e:
-        raise SystemExit("error: %s is not valid JSON: %s" % (path, e))
-    args = training_defaults(saved.get("task_name", "landmarks"))
-    args.update({k: v for k, v in saved.items() if k not in RUN_ONLY})
-    return argparse.Namespace(**args)
-
-
-def take_run_args(args, run_dir, keys):
-    """Set ``keys`` of ``args`` from the run in ``run_dir`` (those it was trained with); returns ``args``.
-    A run without args.json leaves ``args`` as given."""
-    if not os.path.exists(os.path.join(run_dir, RUN_ARGS)):
-        return args
-    saved = vars(read_run_args(run_dir))
-    for k in keys:
-        if k in saved:
-            setattr(args, k, saved[k])
-    return args
 
 
 def warm_up(net, ctx, shape):

@@ -21,7 +21,7 @@ use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 
 from train import cli, landmark_task, loop  # noqa: E402
 from train.export import export_run  # noqa: E402
-from train.task import take_run_args  # noqa: E402
+from train.tasks import take_run_args  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -14,7 +14,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from recordio import geometry, labelfiles
+from recordio import geometry, headpose, labelfiles
 from recordio.schema import COURSE21, IBUG68, WFLW98, get_schema, landmark_layout
 from tools.packers.common import (JobResult, Record, Reject, Rejected, base_meta, crop, encode, read_image,
                                   run_pack)
@@ -27,7 +27,7 @@ OUTSIDE_TOLERANCE = 0.25  # points may lie this share of the face size outside t
 
 def _euler(points, size, schema, result, split, focal=None):
     try:
-        return geometry.euler_from_landmarks(points, size, schema, focal)
+        return headpose.euler_from_landmarks(points, size, schema, focal)
     except Exception:  # solvePnP can fail on a degenerate point set; angles are then 0 and counted
         result.count((split, "euler_failed"))
         return np.zeros(3)
@@ -337,7 +337,8 @@ def pfld_worker(job):
                                           1 + OUTSIDE_TOLERANCE), "the normalised crop (with tolerance)")
             face, to_photo, to_crop = crop(img, (0, 0, w, h), size, size)
             label = layout.pack(face=1, points=geometry.apply_affine(to_crop, pts), affine=to_photo,
-                                box=(0, 0, w, h), euler=_euler(pts, (w, h), "wflw98", res, split, geometry.CROP_FOCAL * max(w, h)),
+                                box=(0, 0, w, h),
+                                euler=_euler(pts, (w, h), "wflw98", res, split, geometry.CROP_FOCAL * max(w, h)),
                                 attributes=e.attributes, line=e.line)
             res.records.append(Record(split, label, encode(face, cfg["args"]), _source(e)))
             res.count((split, "faces"))
