@@ -68,36 +68,36 @@ def landmark_nmes(points, truths, schema):
 
 def main(argv=None):
     args = parse_args(argv)
-    from deploy.analyze import SHIPPED_DETECTOR, SHIPPED_LANDMARKS, look
-    from deploy.detect import make_detector, points_map
-    from deploy.predictor import UPRIGHT_DEG, Predictor
+    from deploy import FaceAnalyzer
+    from deploy.analyzer import SHIPPED_DETECTOR
     if not os.path.isfile(os.path.join(args.data, "label.txt")):
         raise SystemExit("error: %s has no label.txt (the course photos are in ../shared/data/course21/I)" % args.data)
-    predictor = Predictor(args.landmarks or SHIPPED_LANDMARKS, flip=args.flip,
-                          upright=None if args.no_upright else UPRIGHT_DEG)
-    schema = predictor.meta["schema"]
-    refit_map = None if args.no_refit else points_map(schema)
+    options = dict(landmarks=args.landmarks, flip=args.flip, no_upright=args.no_upright, no_refit=args.no_refit,
+                   yunet=args.yunet, mxnet_detector=args.mxnet_detector, keep_nonfaces=True)
     photos = annotated(args.data, args.split)
     images = {p: imagefile.read(p) for p in photos}
     faces = sum(len(es) for es in photos.values())
-    print("%d %s photos of %s, %d annotated faces; landmarks %s" % (len(photos), args.split, args.data, faces,
-                                                                 predictor.meta.get("model")))
-    rows = {"annotated boxes": metrics.landmark_report(sum((landmark_nmes(
-        look(predictor, images[p], [e.box for e in es])[1], [e.points for e in es], schema)
-        for p, es in photos.items()), []))}
+    boxes_of = {p: np.array([e.box for e in es]) for p, es in photos.items()}
     backends = [b for b in args.backends.split(",") if b and (b != "mxnet" or os.path.exists(
         (args.mxnet_detector or SHIPPED_DETECTOR) + "-meta.json"))] + (["yunet"] if args.yunet else [])
+    first = FaceAnalyzer(detector=backends[0] if backends else "dlib", **options)
+    schema = first.schema
+    print("%d %s photos of %s, %d annotated faces; landmarks %s" % (len(photos), args.split, args.data, faces,
+                                                                 first.predictor.meta.get("model")))
+    rows = {"annotated boxes": metrics.landmark_report(sum((landmark_nmes(  # the annotators' boxes, one look
+        first.landmarks(images[p], boxes_of[p])[1], [e.points for e in es], schema)
+        for p, es in photos.items()), []))}
     detection = []
     for name in backends:
-        det = make_detector(name, yunet=args.yunet, mxnet=args.mxnet_detector or SHIPPED_DETECTOR)
+        an = first if name == first.detector_names["photos"] else FaceAnalyzer(detector=name, **options)
         found, kept, false_before, false_after, took, nmes = 0, 0, 0, 0, 0.0, []
         for p, es in photos.items():
             img = images[p]
             start = time.perf_counter()
-            d = det.detect(img)
+            d = an.detect(img)
             took += time.perf_counter() - start
-            truth = np.array([e.box for e in es])
-            boxes, points, scores = look(predictor, img, d.boxes, refit_map)
+            truth = boxes_of[p]
+            boxes, points, scores = an.landmarks(img, d.boxes, refit=True)  # the photo path's look
             keep = np.ones(len(d), bool) if scores is None else np.asarray(scores) >= args.face_threshold
             before = geometry.match_boxes(d.boxes, truth, MATCH_IOU)
             after = geometry.match_boxes(boxes[keep], truth, MATCH_IOU)
@@ -113,11 +113,12 @@ def main(argv=None):
         detection.append((name, found / faces, kept / faces, false_before / n, false_after / n, 1000 * took / n))
         rows["detected by %s" % name] = metrics.landmark_report(nmes)
     print("\n| detector | recall (IoU >= 0.5) | %s stage-3 filter | false / photo | after filter | ms / photo |"
-          % ("after" if refit_map is None else "refitted from the points, after the"))
+          % ("after" if first.refit_map is None else "refitted from the points, after the"))
     print("| --- | --- | --- | --- | --- | --- |")
     for name, r0, r1, f0, f1, ms in detection:
         print("| %s | %.1f%% | %.1f%% | %.3f | %.3f | %.0f |" % (name, 100 * r0, 100 * r1, f0, f1, ms))
-    print("\n| landmarks %s | NME (answered) | median | FR@0.1 | AUC@0.1 | missed |" % ("flip-averaged" if args.flip else ""))
+    print("\n| landmarks %s | NME (answered) | median | FR@0.1 | AUC@0.1 | missed |"
+          % ("flip-averaged" if args.flip else ""))
     print("| --- | --- | --- | --- | --- | --- |")
     for name, r in rows.items():
         print("| %s | %.4f | %.4f | %.2f%% | %.3f | %d |" % (name, r["nme"], r["nme_median"], 100 * r["fr"], r["auc"],

@@ -122,13 +122,10 @@ def _mean(values):
     return float(np.mean(values)) if values else None
 
 
-def _read(path):
-    return [json.loads(line) for line in open(path)]
-
-
 def main(argv=None):
     args = parse_args(argv)
-    from deploy import analyze, score
+    from deploy import FaceAnalyzer, score
+    from recordio import imagefile
     from tools.synth.formats import write_video
     from tools.synth.render import SynthConfig
     work = args.work or tempfile.mkdtemp(prefix="bench_gaze_")
@@ -138,15 +135,15 @@ def main(argv=None):
     if args.videos:
         write_video(videos, args.videos, seed=args.seed, frames=args.frames, faces=(1, 1),
                     cfg=SynthConfig(yaw=30.0, pitch=15.0, roll=10.0, eye_lo=15.0, eye_la=10.0))
-    common = ["--detector", args.detector, "--no_draw"] + (["--landmarks", args.landmarks] if args.landmarks else [])
+    common = {"detector": args.detector, "landmarks": args.landmarks}
+    photo_files = sorted(os.path.join(photos, n) for n in os.listdir(photos) if n.endswith((".jpg", ".png")))
     rows = []
     for spec in args.model:
         name, rest = spec.split("=", 1)
         prefix, archive = rest.rsplit(":", 1)
         s = score.main(["--model", prefix, "--archive", archive, "--out", os.path.join(work, name, "score")])
-        out = os.path.join(work, name, "photos")
-        analyze.main([photos, "--gaze", prefix, "--out", out] + common)
-        errs = photo_errors(_read(os.path.join(out, "results.jsonl")), truth)
+        an = FaceAnalyzer(gaze=prefix, **common)  # the photo path, as analyze.py runs it
+        errs = photo_errors([f.as_dict() for p in photo_files for f in an.photo(imagefile.read(p), source=p)], truth)
         main_errs = np.array([e for k, e in errs.items() if k.startswith("photo_") and e is not None])
         row = {"model": name, "archive_mean": s["angular_error"], "archive_median": s.get("angular_error_median"),
                "photo_mean": float(main_errs.mean()) if len(main_errs) else None,
@@ -155,9 +152,8 @@ def main(argv=None):
                "straight_on": _mean([e for k, e in errs.items() if k.startswith("check_straight")]),
                "turned_eyes_on_camera": _mean([e for k, e in errs.items() if k.startswith("check_turned")])}
         if args.videos:
-            vout = os.path.join(work, name, "video")
-            analyze.main([videos, "--gaze", prefix, "--out", vout] + common)
-            v = video_errors(_read(os.path.join(vout, "results.jsonl")), videos)
+            v = video_errors([f.as_dict() for n in sorted(os.listdir(videos)) if n.endswith(".mp4")
+                              for frame in an.video(os.path.join(videos, n)) for f in frame.faces], videos)
             row.update(video_mean=float(v.mean()) if len(v) else None, video_faces=int(len(v)))
         bound = max(1.0, 0.2 * row["archive_mean"])
         row["within_bound"] = row["photo_mean"] is not None and row["photo_mean"] <= row["archive_mean"] + bound

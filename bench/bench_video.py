@@ -12,11 +12,11 @@ frame-to-frame change of each point's error, divided by the inter-ocular distanc
 points and consecutive frames.  Goal: smoothing at most half the raw jitter, NME no more than 5% worse.
 """
 import argparse
-import json
 import os
 import shutil
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from recordio.devices import use_all_cores  # noqa: E402
@@ -86,7 +86,7 @@ def score(matched, truth):
 
 def main(argv=None):
     args = parse_args(argv)
-    from deploy import analyze
+    from deploy import FaceAnalyzer, analyze
     from tools.synth.formats import write_video
     work = args.work or tempfile.mkdtemp(prefix="bench_video_")
     try:
@@ -95,18 +95,21 @@ def main(argv=None):
             write_video(videos, args.videos, seed=5, frames=args.frames)
         names = sorted(f for f in os.listdir(videos) if f.endswith(".mp4"))
         truth = video_truth(videos)
-        common = [os.path.join(videos, n) for n in names] + (["--landmarks", args.landmarks] if args.landmarks else [])
+        common = ["--landmarks", args.landmarks] if args.landmarks else []
         common += (["--detector", args.detector] if args.detector else []) + args.analyze_args.split()
         ways = {"tracking, raw": ["--no_smooth"], "tracking, Kalman": ["--filter", "kalman"] + args.smooth.split(),
                 "tracking, One-Euro": ["--filter", "one_euro"] + args.one_euro.split(),
                 "detector every frame, raw": ["--no_smooth", "--detect_every", "1"]}
         rows = {}
-        for way, extra in ways.items():
-            out = os.path.join(work, way.replace(" ", "_").replace(",", ""))
-            summary = analyze.main(common + extra + ["--out", out, "--no_draw"])
-            results = [json.loads(line) for line in open(os.path.join(out, "results.jsonl"))]
-            rows[way] = dict(score(match(results, truth), truth), fps=summary.get("frames_per_s", float("nan")),
-                             detector=summary["detector"])
+        for way, extra in ways.items():  # analyze.py's settings, run through its object
+            an = FaceAnalyzer(**analyze.analyzer_options(analyze.parse_args(["-", "--out", "-"] + common + extra)))
+            results, frames, start = [], 0, time.time()
+            for name in names:
+                for frame in an.video(os.path.join(videos, name)):
+                    results += [f.as_dict() for f in frame.faces]
+                frames += an.video_counts["frames"]
+            rows[way] = dict(score(match(results, truth), truth), fps=frames / max(time.time() - start, 1e-9),
+                             detector=an.detector_summary())
         print("\n%d rendered videos of %d frames at 640 x 480, detector %s" % (len(names), args.frames,
                                                                             rows["tracking, raw"]["detector"]))
         print("| way | NME | answered | normalised mean jitter | frames / s |")

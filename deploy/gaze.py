@@ -14,10 +14,8 @@ import numpy as np
 
 from deploy.gazecal import direction
 from recordio import gazeviews, geometry
+from recordio.gazeviews import VIEW_KINDS
 from recordio.schema import GAZE_DATASETS, gaze_dataset, gaze_point_indices
-
-VIEW_KINDS = ("normalised_face", "head_frames", "mc4_views")
-HEAD_FRAME_SIDE = 224  # Gaze360's frames are cut at this side before shrinking to the network's tiles
 
 
 class GazeModel:
@@ -60,33 +58,22 @@ class GazeModel:
         gaze_point_indices(schema)
 
     def views(self, image, K, R, t, points, schema):
-        """The views of one face: ({tile name or "frame": image}, ``gazeviews.View``).
+        """The views of one face: ({tile name or "frame": image}, ``gazeviews.View``)
+        (``gazeviews.face_views``, which the photo packer cuts training faces with).
 
-        ``R, t``: head pose (``geometry.head_pose_from_landmarks``); ``points`` (K, 2): its landmarks in
+        ``R, t``: head pose (``headpose.head_pose_from_landmarks``); ``points`` (K, 2): its landmarks in
         ``image`` px, of ``schema``.
         """
-        if self.kind == "normalised_face":
-            v = gazeviews.normalised_face(image, K, R, t, self.view)
-            return {"face": v.image}, v
-        if self.kind == "head_frames":
-            v = gazeviews.head_frame(image, K, R, t, self.view, HEAD_FRAME_SIDE)
-            return {"frame": v.image}, v
-        pts98 = geometry.project(gazeviews.model_points(R, t), K)
-        corners = np.asarray(points, np.float64)[list(gaze_point_indices(schema)[:4])]
-        views, v = gazeviews.mc4_views(image, K, pts98, corners, self.view)
-        if self.head_crop:
-            views["head"] = gazeviews.centre_crop(views["head"], self.head_crop)
-        return views, v
+        return gazeviews.face_views(image, K, R, t, points, schema, self.view, self.head_crop)
 
     def sample(self, window):
         """One network input (C, H, W) from a face's views: ``window`` is a list of views dicts, one per frame
         (oldest first, ``frames`` long for Gaze360 models; a single dict is repeated)."""
         if self.frames:
-            if len(window) == 1:
-                window = window * self.frames
-            if len(window) != self.frames:
-                raise ValueError("%s takes %d frames, got %d" % (self.name, self.frames, len(window)))
-            views = {"frame%+d" % (k - self.half): w["frame"] for k, w in enumerate(window)}
+            try:
+                views = gazeviews.window_views(window, self.frames)
+            except ValueError as e:
+                raise ValueError("%s: %s" % (self.name, e))
         else:
             views = window[0]
         canvas = gazeviews.tile(views, self.tiles)

@@ -15,13 +15,16 @@ frame by ``R_view^T``:
   square around the head's landmark box grown by ``head_box_scale``, sized so the baseline's centre crop
   holds it; each eye patch is centred on its two corners and ``eye_width`` times as wide as they are apart.
 
-A face is given as its head pose ``(R, t)`` (``geometry.head_pose_from_landmarks`` or the renderer's truth)
+A face is given as its head pose ``(R, t)`` (``headpose.head_pose_from_landmarks`` or the renderer's truth)
 and, for MC4, its eye corners in the image.
 """
 import numpy as np
 
 from . import face3d, geometry
-from .schema import GAZE_POINTS, tiles_size
+from .schema import GAZE_POINTS, gaze_point_indices, tiles_size
+
+VIEW_KINDS = ("normalised_face", "head_frames", "mc4_views")
+HEAD_FRAME_SIDE = 224  # Gaze360's frames are cut at this side before shrinking to the network's tiles
 
 
 def _interp():
@@ -150,3 +153,40 @@ def tile(images, tiles, channels=3):
         canvas[t["y"]:t["y"] + t["h"], t["x"]:t["x"] + t["w"]] = cv2.resize(img, (t["w"], t["h"]),
                                                                                interpolation=interp)
     return canvas
+
+
+def face_views(image, K, R, t, points, schema, view, head_crop=None):
+    """The views of one face a gaze network of ``view`` (``schema.GazeDataset.view``, or an export's) takes:
+    ``({tile name, or "frame" for Gaze360: image}, View)``.  The one place both inference
+    (``deploy/gaze.py``) and the photo packer (``tools/packers/gaze_photos.py``) cut faces, so training
+    crops and inference crops are the same by construction.
+
+    ``R, t``: head pose (``headpose.head_pose_from_landmarks``); ``points`` (K, 2): the face's landmarks in
+    ``image`` px, of ``schema`` (MC4 takes its eye corners from them); ``head_crop``: MC4's centre crop.
+    """
+    kind = view.get("kind")
+    if kind == "normalised_face":
+        v = normalised_face(image, K, R, t, view)
+        return {"face": v.image}, v
+    if kind == "head_frames":
+        v = head_frame(image, K, R, t, view, HEAD_FRAME_SIDE)
+        return {"frame": v.image}, v
+    if kind != "mc4_views":
+        raise ValueError("no gaze view %r (views: %s)" % (kind, ", ".join(VIEW_KINDS)))
+    pts98 = geometry.project(model_points(R, t), K)
+    corners = np.asarray(points, np.float64)[list(gaze_point_indices(schema)[:4])]
+    views, v = mc4_views(image, K, pts98, corners, view)
+    if head_crop:
+        views["head"] = centre_crop(views["head"], head_crop)
+    return views, v
+
+
+def window_views(window, frames):
+    """The tiles of a Gaze360 network from ``window``, a list of views dicts (oldest first; one dict is a
+    still photo, its frame repeated ``frames`` times)."""
+    if len(window) == 1:
+        window = window * frames
+    if len(window) != frames:
+        raise ValueError("a %d-frame network got %d frames" % (frames, len(window)))
+    half = frames // 2
+    return {"frame%+d" % (k - half): w["frame"] for k, w in enumerate(window)}

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from recordio import geometry
+from recordio import geometry, headpose
 from tests.conftest import shared_path
 
 FPS = 25.0
@@ -248,7 +248,7 @@ def test_analyze_applies_the_box_map_as_its_fit_and_names_what_it_skips(tmp_path
 
 def test_a_second_look_from_the_points_recrops_a_badly_boxed_face_in_the_annotators_convention():
     from bench.bench_detect import annotated
-    from deploy.analyze import SHIPPED_LANDMARKS, look
+    from deploy.analyzer import SHIPPED_LANDMARKS, look
     from deploy.detect import points_map, refit_boxes
     from deploy.predictor import Predictor
     from recordio import imagefile, metrics
@@ -334,7 +334,7 @@ def _jitter(results, truth_by_frame):
 
 
 def test_a_face_rolled_past_the_models_training_is_answered_upright_and_its_points_turned_back():
-    from deploy.analyze import SHIPPED_LANDMARKS, look
+    from deploy.analyzer import SHIPPED_LANDMARKS, look
     from deploy.predictor import Predictor
     from recordio import metrics, schema as sch
     img, face = _frontal_photo()
@@ -348,7 +348,7 @@ def test_a_face_rolled_past_the_models_training_is_answered_upright_and_its_poin
         turn = geometry.similarity_affine(truth.mean(0), roll, 1.0)  # the photo turned about the face
         rolled = geometry.warp(img, turn, img.shape[1], img.shape[0])
         points = geometry.apply_affine(turn, truth)
-        assert abs(geometry.roll_from_points(points, "course21") - geometry.roll_from_points(truth, "course21")
+        assert abs(headpose.roll_from_points(points, "course21") - headpose.roll_from_points(truth, "course21")
                    - roll) < 1e-6
         rolled_box = geometry.map_box(geometry.points_box(points), sch.COURSE21.box_from_points)
         for name, predictor in (("one pass", one_pass), ("upright", upright)):
@@ -385,11 +385,10 @@ def test_a_pose_that_cannot_be_fitted_says_why(tmp_path, monkeypatch):
     import shutil
 
     from deploy import analyze
-    from recordio import geometry as geo
 
     def no_pose(*args, **kwargs):
         raise ValueError("solvePnP found no head pose in front of the camera")
-    monkeypatch.setattr(geo, "head_pose_from_landmarks", no_pose)
+    monkeypatch.setattr(headpose, "head_pose_from_landmarks", no_pose)
     shutil.copy(os.path.join(os.path.dirname(analyze.__file__), "samples", "faces_1.jpg"), tmp_path / "p.jpg")
     analyze.main([str(tmp_path / "p.jpg"), "--detector", "dlib", "--no_draw", "--out", str(tmp_path / "o")])
     lines = [json.loads(line) for line in open(tmp_path / "o" / "results.jsonl")]
@@ -427,3 +426,32 @@ def test_tracker_keeps_ids_while_faces_stay_drops_a_lost_one_and_refreshes_a_dou
     tracks = tracker.boxes_for(None)
     assert tracker.detections_run == 2 and [t.id for t in tracks] == [1, 2]  # face 1 keeps its id, a new one
     np.testing.assert_allclose(tracks[0].box, [203, 12, 262, 71])  # refreshed from the detection
+
+
+def test_the_library_object_and_the_cli_give_the_same_answers(tmp_path):
+    """``FaceAnalyzer`` built once and called on a BGR array gives exactly the lines analyze.py writes, for a
+    photo and for a video (tracks, smoothing and all)."""
+    import shutil
+
+    from deploy import FaceAnalyzer, analyze
+    from recordio import imagefile
+    from tools.synth.formats import write_video
+    photo = str(tmp_path / "p.jpg")
+    shutil.copy(os.path.join(os.path.dirname(analyze.__file__), "samples", "faces_1.jpg"), photo)
+    write_video(str(tmp_path / "v"), 1, seed=6, frames=12, faces=(1, 2))
+    video = str(tmp_path / "v" / "video_000.mp4")
+    analyze.main([photo, video, "--detector", "dlib", "--out", str(tmp_path / "o"), "--no_draw"])
+    lines = [json.loads(line) for line in open(tmp_path / "o" / "results.jsonl")]
+    analyzer = FaceAnalyzer(detector="dlib")
+    faces = analyzer.photo(imagefile.read(photo), source=photo)
+    frames = list(analyzer.video(video))
+    assert faces and [f.as_dict() for f in faces] == [line for line in lines if line["source"] == photo]
+    assert [f.as_dict() for fr in frames for f in fr.faces] == [line for line in lines if line["source"] == video]
+    assert [fr.index for fr in frames] == list(range(12)) and all(f.track is not None for f in frames[5].faces)
+    bare = analyzer.photo(imagefile.read(photo))  # an array with no file behind it: the same faces
+    assert [f.points.tolist() for f in bare] == [f.points.tolist() for f in faces] and bare[0].source is None
+    assert faces[0].pose == lines[0]["pose"] and faces[0].points.shape == (21, 2)
+    drawn = analyzer.draw(imagefile.read(photo), faces)
+    assert drawn.shape == imagefile.read(photo).shape and (drawn != imagefile.read(photo)).any()
+    with pytest.raises(TypeError, match="unknown options detecter; valid: .*detector"):
+        FaceAnalyzer(detecter="dlib")

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from recordio import gazeviews, geometry
+from recordio import gazeviews, geometry, headpose
 from recordio.schema import GAZE_POINTS, MC4, MPIIFACEGAZE, gaze_point_indices
 
 
@@ -51,7 +51,7 @@ def test_the_head_pose_from_the_points_gives_nearly_the_true_normalising_view():
     """The photo path knows only the points: the view from their solvePnP pose turns the camera within 2
     degrees of the true view and puts the face centre within 3% of the side of the middle."""
     img, f, K, _ = _scene((-8.0, 30.0, 6.0), (0.0, 0.0), (-120.0, 40.0, 500.0))
-    R, t = geometry.head_pose_from_landmarks(f.points, (1280, 720), "wflw98", focal=K[0, 0])
+    R, t = headpose.head_pose_from_landmarks(f.points, (1280, 720), "wflw98", focal=K[0, 0])
     true = gazeviews.normalised_face(img, K, f.R, f.t, MPIIFACEGAZE.view, points3d=f.model)
     est = gazeviews.normalised_face(img, K, R, t, MPIIFACEGAZE.view)
     turn = np.degrees(np.arccos(np.clip((np.trace(est.R_view @ true.R_view.T) - 1) / 2, -1, 1)))
@@ -146,7 +146,7 @@ def test_analyze_applies_a_calibration_and_finds_the_screen_point(tmp_path, gaze
     import cv2
 
     from deploy import analyze
-    from deploy.gazecal import Calibration, Screen, angles_of
+    from deploy.gazecal import Calibration, angles_of
     img, f, K, _ = _scene((0.0, 10.0, 0.0), (5.0, -5.0), (20.0, 60.0, 600.0), focal=1280.0)
     photos = tmp_path / "photos"
     photos.mkdir()
