@@ -11,6 +11,7 @@ python tools/make_rec.py mc4 MC4/test --test --out out/mc4
 python tools/make_rec.py coco test_wflw.json --images imgs --out out/coco
 python tools/make_rec.py mpiifacegaze MPIIFaceGaze_normalized --out out/mpii
 python tools/make_rec.py gaze360 gaze360 --out out/gaze360
+python tools/make_rec.py gaze_photos ../shared/data/course21/I --dataset mpiifacegaze --out out/gaze_real
 """
 import argparse
 import logging
@@ -110,6 +111,25 @@ def parse_args(argv=None):
     p.add_argument("--persons", help="comma-separated subset, e.g. p00,p01")
     _common(p, 224)
 
+    p = sub.add_parser("gaze_photos", help="gaze archives cut from photos by the inference path: photos, landmark "
+                       "labels and a gaze direction per face (JSON lines), in one gaze dataset's view")
+    p.add_argument("dir", help="the photos' folder (with label.txt for course21)")
+    p.add_argument("--labels", help="landmark label file (default DIR/label.txt)")
+    p.add_argument("--label_format", default="course21", choices=("course21", "wflw"), help="the label file's format")
+    p.add_argument("--gaze", help="gaze labels, JSON lines {line, gaze_vector} (default: gaze_reference.jsonl "
+                   "beside the label file)")
+    p.add_argument("--dataset", default="mpiifacegaze", choices=("mpiifacegaze", "mc4", "gaze360"),
+                   help="whose view the faces are cut in (and whose label convention)")
+    p.add_argument("--focal", type=float, help="camera focal length, px (default: the photo's width, as analyze.py)")
+    p.add_argument("--max_outside", type=float, default=0.25,
+                   help="reject a face whose view takes more than this share of its pixels from outside the photo")
+    p.add_argument("--test_ratio", type=float, default=0.2, help="share of photos (not faces) in the test split")
+    p.add_argument("--val_ratio", type=float, default=0.1, help="share of photos in the validation split")
+    p.add_argument("--head_crop", type=int, default=224, help="MC4: the baseline's centre crop of the head view")
+    p.add_argument("--head_size", type=int, default=224, help="MC4: side of the head tile, px")
+    p.add_argument("--eye_size", type=int, default=112, help="MC4: side of each eye tile, px")
+    _common(p, 112)
+
     p = sub.add_parser("gaze360", help="Gaze360: imgs/rec_XXX/head/<person>/<frame>.jpg and split files")
     p.add_argument("dir", help="the release folder (imgs/ and train.txt, validation.txt, test.txt)")
     p.add_argument("--splits", nargs="+", help="split files (default: those in DIR)")
@@ -120,10 +140,11 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from tools.packers import common, detection, gaze, landmarks
-    pack = {"detection": detection.pack_detection, "course21": landmarks.pack_course21, "wflw": landmarks.pack_wflw, "pfld": landmarks.pack_pfld,
+    from tools.packers import common, detection, gaze, gaze_photos, landmarks
+    pack = {"detection": detection.pack_detection, "course21": landmarks.pack_course21, "wflw": landmarks.pack_wflw,
+            "pfld": landmarks.pack_pfld,
             "coco": landmarks.pack_coco, "mc4": gaze.pack_mc4, "mpiifacegaze": gaze.pack_mpiifacegaze,
-            "gaze360": gaze.pack_gaze360}[args.command]
+            "gaze360": gaze.pack_gaze360, "gaze_photos": gaze_photos.pack_gaze_photos}[args.command]
     for path in [getattr(args, a, None) for a in ("annotations", "list", "json", "dir")] + \
             list(getattr(args, "dirs", []) or []):
         if path and not os.path.exists(path):
