@@ -24,8 +24,8 @@ use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 
 import numpy as np  # noqa: E402
 
-from bench.common import SHARED_COURSE21  # noqa: E402
-from recordio import geometry, imagefile, labelfiles, metrics  # noqa: E402
+from bench.common import SHARED_COURSE21, in_split, recipe_photos  # noqa: E402
+from recordio import geometry, imagefile, metrics  # noqa: E402
 
 MATCH_IOU = 0.5
 
@@ -52,13 +52,7 @@ def parse_args(argv=None):
 
 def annotated(data, split):
     """{photo path: list of FaceEntry} of the chosen split."""
-    from tools.packers.landmarks import course21_splits
-    entries, _ = labelfiles.read_course21(os.path.join(data, "label.txt"))
-    by_photo = {}
-    for e in entries:
-        by_photo.setdefault(os.path.join(data, e.image), []).append(e)
-    splits = course21_splits(by_photo, seed=0, test_ratio=0.2, val_ratio=0.1)
-    return {p: es for p, es in sorted(by_photo.items()) if split == "all" or splits[p] == split}
+    return in_split(*recipe_photos(data), split)
 
 
 def landmark_nmes(points, truths, schema):

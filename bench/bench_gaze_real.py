@@ -28,8 +28,8 @@ use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 
 import numpy as np  # noqa: E402
 
-from bench.common import SHARED_COURSE21  # noqa: E402
-from recordio import geometry, imagefile, labelfiles  # noqa: E402
+from bench.common import SHARED_COURSE21, in_split, recipe_photos  # noqa: E402
+from recordio import geometry, imagefile  # noqa: E402
 
 MATCH_IOU = 0.5
 
@@ -47,28 +47,13 @@ def parse_args(argv=None):
 
 
 def reference(data):
-    """{label line: reference record} of the faces with an answer, and the label file's faces by photo."""
+    """{label line: (reference gaze vector, reference face centre mm)} of the faces with an answer."""
     from tools.packers.gaze_photos import read_gaze_labels
-    entries, _ = labelfiles.read_course21(os.path.join(data, "label.txt"))
     answers, errors = read_gaze_labels(os.path.join(data, "gaze_reference.jsonl"))
     if errors:
         raise SystemExit("error: %s" % errors[0])
-    centres = {}
-    with open(os.path.join(data, "gaze_reference.jsonl")) as fh:
-        for text in fh:
-            r = json.loads(text)
-            if r.get("found", True):
-                centres[r["line"]] = np.asarray(r["face_centre_mm"], np.float64)
-    by_photo = {}
-    for e in entries:
-        by_photo.setdefault(os.path.join(data, e.image), []).append(e)
-    return {n: (a[1], centres[n]) for n, a in answers.items() if a[1] is not None}, by_photo
-
-
-def split_photos(by_photo, split):
-    from tools.packers.landmarks import course21_splits
-    splits = course21_splits(by_photo, seed=0, test_ratio=0.2, val_ratio=0.1)
-    return {p: es for p, es in sorted(by_photo.items()) if split == "all" or splits[p] == split}, splits
+    return {n: (g, np.asarray(rec["face_centre_mm"], np.float64)) for n, (_, g, rec) in answers.items()
+            if g is not None}
 
 
 def angles(v):
@@ -115,8 +100,9 @@ def main(argv=None):
     if not models:
         from deploy.analyzer import SHIPPED_GAZE
         models = [("shipped", SHIPPED_GAZE)]
-    ref, by_photo = reference(args.data)
-    photos, splits = split_photos(by_photo, args.split)
+    ref = reference(args.data)
+    by_photo, splits = recipe_photos(args.data)
+    photos = in_split(by_photo, splits, args.split)
     lines = [e.line for es in photos.values() for e in es if e.line in ref]
     truth = {n: ref[n][0] for n in lines}
     train_lines = [e.line for p, es in by_photo.items() for e in es if splits[p] == "train" and e.line in ref]

@@ -17,6 +17,23 @@ def course21_folder(work, faces, jobs):
     return os.path.join(work, "I")
 
 
+def recipe_photos(data):
+    """({photo path: [FaceEntry]} of ``data/label.txt``, {photo path: 'train' | 'val' | 'test'}): the course21
+    recipe's split of the photos (seed 0, test 0.2, val 0.1), the one the shipped models were made on."""
+    from recordio import labelfiles
+    from tools.packers.landmarks import course21_splits
+    entries, _ = labelfiles.read_course21(os.path.join(data, "label.txt"))
+    by_photo = {}
+    for e in entries:
+        by_photo.setdefault(os.path.join(data, e.image), []).append(e)
+    return by_photo, course21_splits(by_photo, seed=0, test_ratio=0.2, val_ratio=0.1)
+
+
+def in_split(by_photo, splits, split):
+    """The photos of ``split`` ('all': every photo), sorted by path."""
+    return {p: es for p, es in sorted(by_photo.items()) if split == "all" or splits[p] == split}
+
+
 def video_truth(folder):
     """{(video file name, frame): [each face's truth]} from the ``video_XXX.jsonl`` files ``make_synthetic.py
     video`` writes beside its videos."""

@@ -23,17 +23,17 @@ from recordio import geometry, headpose, labelfiles
 from recordio.gazeviews import face_views, tile, window_views
 from recordio.schema import (GAZE360, GAZE360_FRAMES, MC4, MPIIFACEGAZE, face_tiles, frame_tiles, gaze_point_indices,
                              mc4_tiles)
-from tools.packers.common import JobResult, Record, Reject, Rejected, read_image, run_pack
+from tools.packers.common import JobResult, Record, Reject, Rejected, encode, read_image, run_pack
 from tools.packers.gaze import gaze_meta
 from tools.packers.landmarks import course21_splits
 
 DATASETS = {"mpiifacegaze": MPIIFACEGAZE, "mc4": MC4, "gaze360": GAZE360}
 READERS = {"course21": (labelfiles.read_course21, "course21"), "wflw": (labelfiles.read_wflw, "wflw98")}
-MAX_OUTSIDE = 0.25  # default: a view may hold at most this share of pixels from outside the photo
 
 
 def read_gaze_labels(path):
-    """({line: (image or None, unit vector or None)}, [LineError]) from a JSON-lines file of gaze answers."""
+    """({line: (image or None, unit vector or None, the whole JSON record)}, [LineError]) from a JSON-lines file
+    of gaze answers."""
     out, errors = {}, []
     if not os.path.isfile(path):
         raise SystemExit("error: %s: no such gaze label file" % path)
@@ -53,7 +53,7 @@ def read_gaze_labels(path):
                     if g.shape != (3,) or not np.all(np.isfinite(g)) or np.linalg.norm(g) < 1e-6:
                         raise ValueError("gaze_vector %r is not a finite non-zero 3-vector" % (rec.get("gaze_vector"),))
                     g = g / np.linalg.norm(g)
-                out[rec["line"]] = (rec.get("image"), g)
+                out[rec["line"]] = (rec.get("image"), g, rec)
             except ValueError as e:  # json.JSONDecodeError is a ValueError
                 errors.append(labelfiles.LineError(path, n, str(e)))
     return out, errors
@@ -90,10 +90,13 @@ def photo_worker(job):
     res = JobResult()
     ds = DATASETS[cfg["dataset"]]
     layout = ds.layout()
+    path, img = None, None  # a photo's faces come one after another: each photo is read once
     for s in job["faces_in"]:
         split = s["split"]
         try:
-            img = read_image(s["path"])
+            if s["path"] != path:
+                img = read_image(s["path"])  # a photo that cannot be read rejects each of its faces, by line
+                path = s["path"]
             h, w = img.shape[:2]
             focal = cfg["focal"] if cfg["focal"] else float(w)
             K = geometry.camera_matrix(w, h, focal)
@@ -117,16 +120,11 @@ def photo_worker(job):
                 six = geometry.apply_homography(v.H, pts[list(gaze_point_indices(cfg["schema"]))])
                 fields["points"] = six * (cfg["tiles"][0]["w"] / side[0])
             label = layout.pack(**fields)
-            res.records.append(Record(split, label, _encode(canvas, cfg["args"]),
+            res.records.append(Record(split, label, encode(canvas, cfg["args"]),
                                       {"image": s["image"], "line": s["line"]}))
         except Rejected as err:
             res.rejects.append(Reject(split, s["file"], s["line"], "%s: %s" % (s["image"], err)))
     return res
-
-
-def _encode(img, args):
-    from tools.packers.common import encode
-    return encode(img, args)
 
 
 def pack_gaze_photos(args):
