@@ -508,7 +508,7 @@ MPIIFACEGAZE = GazeDataset(
     view={"kind": "normalised_face", "side": 448, "focal": 3200.0, "distance": 1000.0, "roll": "head"},
     flip_angles=("gaze", "head"), flip_vectors=("gaze_vector",),
     flip_points=(3, 2, 1, 0, 5, 4),  # eye corners outer/inner left, inner/outer right, mouth left/right
-    default_model="mobile_facegaze", models=("mobile_facegaze",), default_loss="l1", linear_output=True)
+    default_model="mobile_facegaze", models=("mobile_facegaze", "landmark_gaze"), default_loss="l1", linear_output=True)
 
 GAZE360 = GazeDataset(
     name="gaze360", task="gaze_gaze360", layout=gaze360_layout,

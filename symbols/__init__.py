@@ -6,7 +6,7 @@ import inspect
 from functools import partial
 
 from symbols.detect import FaceSSD
-from symbols.gaze import Gaze360Net, MC4GazeNet, MobileFaceGaze
+from symbols.gaze import Gaze360Net, LandmarkGaze, MC4GazeNet, MobileFaceGaze
 from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseCNN, HeatmapRegressor, PlainRegressor
 
 _MODELS = {
@@ -32,6 +32,7 @@ _MODELS = {
     "mc4_gazenet_small": partial(MC4GazeNet, backbone="small"),
     "mc4_gazenet_resnet18": partial(MC4GazeNet, backbone="resnet18"),
     "mobile_facegaze": MobileFaceGaze,
+    "landmark_gaze": LandmarkGaze,
     "gaze360_lstm": Gaze360Net,
     "gaze360_static": partial(Gaze360Net, frames=1),
     "face_ssd": FaceSSD,

@@ -215,3 +215,56 @@ class Gaze360Net(HybridBlock, ZooBackbones):
         sigma = F.minimum(F.broadcast_mul(math.pi * F.sigmoid(sig), sigma_scale), math.pi)
         return (F.concat(math.pi * F.tanh(yaw), 0.5 * math.pi * F.tanh(pitch), sigma, dim=1),)
 
+
+
+class LandmarkGaze(HybridBlock):
+    """Gaze from the landmark network's features: the course's stage-3 heatmap CNN (``course_stage3_cnn_hm``,
+    the shipped landmark model's member) up to its 32 x 32 map before the point heatmaps, where the eye
+    centres and corners are found, then a small gaze head (three stride-2 3x3 convolutions to a 4 x 4 map,
+    joined with the trunk's own 4 x 4 features, one 256-wide layer, (pitch, yaw) in radians).
+
+    Not one of the five source systems: an option for data too small to learn a face network from scratch
+    (the 1074 real faces of ``course21_gaze.sh``), started from a landmark model learnt from real faces with
+    ``tools/landmark_init.py``.  The input is the view in BGR (as every gaze network takes it), turned to gray
+    as OpenCV does (the landmark network's input).
+    """
+
+    outputs = ("gaze",)
+    deploy = {"keep": (0,), "softmax": ()}
+    GRAY_BGR = (0.114, 0.587, 0.299)  # cv2.COLOR_BGR2GRAY
+
+    def __init__(self, input_size=112, input_channels=3, dropout=0.3, width=64, **kwargs):
+        super().__init__(**kwargs)
+        from symbols.landmarks import CourseCNN
+        self.input_shape = (input_channels, input_size, input_size)
+        self.input_channels = input_channels
+        with self.name_scope():
+            lmk = CourseCNN(num_points=21, width=2.0, bn=True, head="integral", input_size=input_size,
+                            input_channels=1, prefix="coursecnn0_")
+            # its normalisation, trunk and upsampling layers (not the heatmaps nor their integral), whose
+            # parameter names end as the landmark model's do
+            self.norm, self.trunk = lmk.norm, lmk.trunk
+            self.up = nn.HybridSequential(prefix="")
+            for layer in list(lmk.head)[:-2]:
+                self.up.add(layer)
+            self.down = nn.HybridSequential(prefix="down_")
+            with self.down.name_scope():
+                for _ in range(3):  # 32 -> 16 -> 8 -> 4
+                    self.down.add(conv_bn(width, 3, 2, act="relu"))
+            self.fc = nn.HybridSequential(prefix="fc_")
+            with self.fc.name_scope():
+                self.fc.add(nn.Dense(256, use_bias=False), nn.BatchNorm(), nn.Activation("relu"),
+                            nn.Dropout(dropout), nn.Dense(2))
+
+    def gray(self, F, x):
+        if self.input_channels == 1:
+            return x
+        b, g, r = F.split(x, num_outputs=3, axis=1)
+        wb, wg, wr = self.GRAY_BGR
+        return b * wb + g * wg + r * wr
+
+    def hybrid_forward(self, F, x):
+        t = self.trunk(self.norm(self.gray(F, x)))
+        d = self.down(self.up(t))
+        f = F.concat(F.flatten(t), F.flatten(d), dim=1)
+        return (self.fc(f),)
