@@ -73,20 +73,39 @@ def score(answers, truths):
             "yaw_bias_deg": round(float(d[:, 1].mean()), 2)}
 
 
-def run_model(prefix, photos, ref, detector=None):
-    """(answers {label line: vector}, faces detected) of one gaze export over ``photos``."""
+def run_models(prefixes, photos, ref, detector=None):
+    """Per export of ``prefixes``: answers {label line: vector} over ``photos``.  The faces are found once (the
+    default photo detector and the shipped landmark model do not depend on the gaze model); each gaze model
+    then answers them as ``FaceAnalyzer.photo`` does with it (its views from the same points and pose)."""
     from deploy import FaceAnalyzer
+    from deploy.gaze import GazeModel
     from tqdm import tqdm
-    an = FaceAnalyzer(gaze=prefix, **({"detector": detector} if detector else {}))
-    out = {}
-    for p, es in tqdm(photos.items(), desc=os.path.basename(prefix.rstrip("/")), unit="photo"):
-        faces = [f for f in an.photo(imagefile.read(p), source=p) if f.gaze]
+    an = FaceAnalyzer(gaze=prefixes[0], **({"detector": detector} if detector else {}))
+    models = [an.gaze] + [GazeModel(p) for p in prefixes[1:]]
+    for m in models[1:]:
+        m.check_schema(an.schema)
+    out = [{} for _ in prefixes]
+    for p, es in tqdm(photos.items(), desc="photos", unit="photo"):
+        image = imagefile.read(p)
+        an.gaze = models[0]
+        faces = an.photo(image, source=p)
         if not faces:
             continue
         truth = np.array([e.box for e in es], np.float64)
-        for i, j, _ in geometry.match_boxes(np.array([f.box for f in faces], np.float64), truth, MATCH_IOU):
-            if es[j].line in ref:
-                out[es[j].line] = np.asarray(faces[i].gaze["vector"], np.float64)
+        matches = geometry.match_boxes(np.array([f.box for f in faces], np.float64), truth, MATCH_IOU)
+        for k, model in enumerate(models):
+            if k:
+                an.gaze = model
+                records = [{} for _ in faces]
+                an.add_gaze(records, [None if v is None else [v] for v in
+                                      (an.gaze_views(image, f.model_points, f.pose_rt) for f in faces)])
+                answers = [r.get("gaze") for r in records]
+            else:
+                answers = [f.gaze for f in faces]
+            for i, j, _ in matches:
+                if answers[i] and es[j].line in ref:
+                    out[k][es[j].line] = np.asarray(answers[i]["vector"], np.float64)
+    an.gaze = models[0]
     return out
 
 
@@ -109,8 +128,7 @@ def main(argv=None):
     mean_dir = geometry.unit(np.mean([ref[n][0] for n in train_lines], 0))
     print("%d %s photos of %s: %d faces with a reference answer" % (len(photos), args.split, args.data, len(lines)))
     rows = {}
-    for name, prefix in models:
-        got = run_model(prefix, photos, ref, args.detector)
+    for (name, _), got in zip(models, run_models([p for _, p in models], photos, ref, args.detector)):
         done = [n for n in lines if n in got]
         r = score([got[n] for n in done], [truth[n] for n in done])
         r["answered"] = round(len(done) / max(1, len(lines)), 4)

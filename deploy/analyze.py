@@ -117,7 +117,9 @@ def parse_args(argv=None):
                     help="One-Euro cut-off of a still head pose, Hz")
     ap.add_argument("--pose_beta", type=float, default=DEFAULTS["pose_beta"],
                     help="One-Euro speed coefficient of pose, per deg/s")
-    ap.add_argument("--gaze", help="a gaze export prefix: gaze for every face (MPIIFaceGaze, MC4 or Gaze360 model)")
+    ap.add_argument("--gaze", nargs="?", const="shipped",
+                    help="gaze for every face: a gaze export prefix (MPIIFaceGaze, MC4 or Gaze360 model), or no "
+                         "value for the shipped one (deploy/models/gaze, learnt from real faces; non-commercial)")
     ap.add_argument("--calibration", help="a per-person gaze correction from deploy/calibrate_gaze.py, applied to "
                                           "every gaze answer")
     ap.add_argument("--screen", help="a screen file (JSON, deploy/gazecal.py): each gaze's point on that screen")

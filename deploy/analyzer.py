@@ -35,6 +35,9 @@ from recordio.errors import BadInput
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHIPPED_LANDMARKS = os.path.join(HERE, "models", "course21", "model")
 SHIPPED_DETECTOR = os.path.join(HERE, "models", "detector", "model")
+# the gaze model learnt from the real faces of course21/I with a real-data gaze model's answers
+# (deploy/models/gaze/provenance.json; non-commercial): ``gaze="shipped"`` (analyze.py --gaze with no path)
+SHIPPED_GAZE = os.path.join(HERE, "models", "gaze", "model")
 # Without a detector named (and no shipped detector): on photos MTCNN on the photo and on it turned by -30 and
 # +30 degrees (the most course faces found with under 0.1 false ones per photo, chosen on the training and
 # validation photos; docs/detection.md); in video dlib, whose points were the steadier on the rendered videos
@@ -160,9 +163,14 @@ class FaceAnalyzer:
             self.detector(kind)
         self.assumed_camera = args.focal is None or args.center is None
         self.gaze = None
+        if args.gaze == "shipped":
+            args.gaze = SHIPPED_GAZE
         if args.gaze:
             from deploy.gaze import GazeModel
             if not os.path.exists(args.gaze + "-symbol.json"):
+                if os.path.isfile(args.gaze):  # analyze.py --gaze photo.jpg: the photo was taken for the model
+                    raise SystemExit("error: --gaze %s: a file, not a gaze export prefix (PREFIX-symbol.json); "
+                                     "for the shipped model put --gaze after the inputs" % args.gaze)
                 raise SystemExit("error: no gaze model at %s (pass --gaze RUN_DIR/model)" % args.gaze)
             try:
                 gaze_backend = None if args.backend == "int8" else args.backend  # --calib is the landmark model's

@@ -6,8 +6,9 @@ and what it scores on the photos nothing in training or selection saw:
     python tools/provenance.py OUT --recipe "train/recipes/course21_best.sh DATA OUT" --data DATA
 
 It reads ``OUT/model-meta.json`` and the score summaries ``OUT/score_all`` (flip-averaged, every face),
-``OUT/score`` (flip-averaged, stage 3's answers) and ``OUT/score_noflip`` (one pass), whichever exist, and
-records the commit the repository is at (with ``+changes`` when its tracked files differ from it).
+``OUT/score`` (flip-averaged, stage 3's answers) and ``OUT/score_noflip`` (one pass), whichever exist (a gaze
+model: ``OUT/score_gaze/test.json``, ``bench/bench_gaze_real.py --json``'s table), and records the commit the
+repository is at (with ``+changes`` when its tracked files differ from it).
 """
 import argparse
 import datetime
@@ -36,12 +37,17 @@ def commit():
     return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
-def provenance(out, recipe, data):
+GAZE_SCORES = os.path.join("score_gaze", "test.json")
+
+
+def provenance(out, recipe, data, licence=None):
     with open(os.path.join(out, "model-meta.json")) as f:
         meta = json.load(f)
     record = {"model": meta.get("model"), "schema": meta.get("schema"), "input": meta.get("input"),
               "recipe": recipe, "commit": commit(), "data": data,
               "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    if licence:
+        record["licence"] = licence
     if meta.get("ensemble"):
         record["members"] = [{"model": m["model"], "validation": m.get("metrics")} for m in meta["ensemble"]]
     for key, folder in SCORES.items():
@@ -54,9 +60,17 @@ def provenance(out, recipe, data):
                 record["breakdown_flip_averaged_every_face"] = summary["breakdown"]
             if "face_classification" in summary:
                 record["face_classification"] = summary["face_classification"]
-    if not any(key in record for key in SCORES):
-        raise SystemExit("error: %s holds no score summary (%s/summary.json): score the model first"
-                         % (out, ", ".join(SCORES.values())))
+    gaze = os.path.join(out, GAZE_SCORES)
+    if os.path.exists(gaze):
+        with open(gaze) as f:
+            table = json.load(f)
+        record["scores_real_faces_" + table["split"]] = {"faces": table["faces"], "data": table["data"],
+                                                        "reference": "gaze_reference.jsonl beside the label file",
+                                                        "rows": table["rows"]}
+        record["validation"] = meta.get("metrics")  # the epoch chosen on the validation photos
+    if not any(key in record for key in SCORES) and not os.path.exists(gaze):
+        raise SystemExit("error: %s holds no score summary (%s/summary.json or %s): score the model first"
+                         % (out, ", ".join(SCORES.values()), GAZE_SCORES))
     return record
 
 
@@ -66,10 +80,11 @@ def main(argv=None):
     ap.add_argument("out", help="the recipe's output folder (model-meta.json, score*/summary.json)")
     ap.add_argument("--recipe", required=True, help="the command that made it")
     ap.add_argument("--data", required=True, help="what it was trained and tested on")
+    ap.add_argument("--licence", help="the terms the weights come under (e.g. the data's)")
     a = ap.parse_args(argv)
     if not os.path.exists(os.path.join(a.out, "model-meta.json")):
         raise SystemExit("error: %s has no model-meta.json (an export)" % a.out)
-    record = provenance(a.out, a.recipe, a.data)
+    record = provenance(a.out, a.recipe, a.data, a.licence)
     path = os.path.join(a.out, "provenance.json")
     with open(path, "w") as f:
         json.dump(record, f, indent=1)
