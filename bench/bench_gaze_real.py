@@ -76,36 +76,27 @@ def score(answers, truths):
 def run_models(prefixes, photos, ref, detector=None):
     """Per export of ``prefixes``: answers {label line: vector} over ``photos``.  The faces are found once (the
     default photo detector and the shipped landmark model do not depend on the gaze model); each gaze model
-    then answers them as ``FaceAnalyzer.photo`` does with it (its views from the same points and pose)."""
+    then answers them by ``FaceAnalyzer.photo_gaze``, as ``FaceAnalyzer.photo`` does with it."""
     from deploy import FaceAnalyzer
     from deploy.gaze import GazeModel
     from tqdm import tqdm
-    an = FaceAnalyzer(gaze=prefixes[0], **({"detector": detector} if detector else {}))
-    models = [an.gaze] + [GazeModel(p) for p in prefixes[1:]]
-    for m in models[1:]:
+    an = FaceAnalyzer(**({"detector": detector} if detector else {}))
+    models = [GazeModel(p) for p in prefixes]
+    for m in models:
         m.check_schema(an.schema)
     out = [{} for _ in prefixes]
     for p, es in tqdm(photos.items(), desc="photos", unit="photo"):
         image = imagefile.read(p)
-        an.gaze = models[0]
         faces = an.photo(image, source=p)
         if not faces:
             continue
         truth = np.array([e.box for e in es], np.float64)
         matches = geometry.match_boxes(np.array([f.box for f in faces], np.float64), truth, MATCH_IOU)
-        for k, model in enumerate(models):
-            if k:
-                an.gaze = model
-                records = [{} for _ in faces]
-                an.add_gaze(records, [None if v is None else [v] for v in
-                                      (an.gaze_views(image, f.model_points, f.pose_rt) for f in faces)])
-                answers = [r.get("gaze") for r in records]
-            else:
-                answers = [f.gaze for f in faces]
+        for model, got in zip(models, out):
+            answers = an.photo_gaze(image, [{} for _ in faces], [(f.model_points, f.pose_rt) for f in faces], model)
             for i, j, _ in matches:
                 if answers[i] and es[j].line in ref:
-                    out[k][es[j].line] = np.asarray(answers[i]["vector"], np.float64)
-    an.gaze = models[0]
+                    got[es[j].line] = np.asarray(answers[i]["vector"], np.float64)
     return out
 
 

@@ -196,9 +196,8 @@ class FaceAnalyzer:
         answered = [(face, pts, rt) for face, pts, rt, ok in self.faces(image, found.boxes, found.scores, refit=True)
                     if ok]
         self.nonfaces_dropped += len(found.boxes) - len(answered)
-        if self.gaze is not None:  # a photo is its own window of frames
-            windows = [None if v is None else [v] for v in (self.gaze_views(image, pts, rt) for _, pts, rt in answered)]
-            self.add_gaze([face for face, _, _ in answered], windows)
+        if self.gaze is not None:
+            self.photo_gaze(image, [face for face, _, _ in answered], [(pts, rt) for _, pts, rt in answered])
         out = []
         for face, pts, rt in answered:
             self.place_gaze(face, rt)
@@ -380,20 +379,30 @@ class FaceAnalyzer:
             out.append((face, points[k], rt, True))
         return out
 
-    def gaze_views(self, image, points, rt):
-        """The gaze model's views of one face, or None without a head pose."""
-        if self.gaze is None or rt is None:
+    def photo_gaze(self, image, faces, points_rts, model=None):
+        """Gaze for the face records ``faces`` of one photo, each from its landmark model's points and head pose
+        (``points_rts``); a photo is its own window of frames.  ``model``: another gaze model than ``gaze``
+        (bench_gaze_real runs several on the same faces)."""
+        windows = [None if v is None else [v] for v in (self.gaze_views(image, pts, rt, model)
+                                                        for pts, rt in points_rts)]
+        return self.add_gaze(faces, windows, model)
+
+    def gaze_views(self, image, points, rt, model=None):
+        """The gaze model's (``model`` or ``gaze``) views of one face, or None without a head pose."""
+        model = model or self.gaze
+        if model is None or rt is None:
             return None
         h, w = image.shape[:2]
-        return self.gaze.views(image, self.camera_K(w, h), rt[0], rt[1], points, self.schema)
+        return model.views(image, self.camera_K(w, h), rt[0], rt[1], points, self.schema)
 
-    def add_gaze(self, faces, windows):
-        """Run the gaze model on ``windows`` (per face: a list of views dicts, or None) and put each answer into
-        its face record as ``gaze``; returns the answers (None where a face has none)."""
+    def add_gaze(self, faces, windows, model=None):
+        """Run the gaze model (``model`` or ``gaze``) on ``windows`` (per face: a list of views dicts, or None)
+        and put each answer into its face record as ``gaze``; returns the answers (None where a face has none)."""
+        model = model or self.gaze
         idx = [k for k, w in enumerate(windows) if w is not None]
-        samples = [self.gaze.sample([views for views, _ in windows[k]]) for k in idx]
+        samples = [model.sample([views for views, _ in windows[k]]) for k in idx]
         centre = [windows[k][len(windows[k]) // 2][1] for k in idx]
-        answers = self.gaze.answers(self.gaze.predict(samples), centre)
+        answers = model.answers(model.predict(samples), centre)
         out = [None] * len(windows)
         for k, a in zip(idx, answers):
             if self.calibration is not None:
