@@ -122,11 +122,12 @@ class CourseCNN(_LandmarkNet):
 
 
 class BaseRegressor(_LandmarkNet):
-    """The seed article's BASE network: 3x3 convolutions (no padding) of 16, 32, 32, 32, 32, 64, 64 and 128
-    channels with ReLU, a 2x2 max-pool after the first, the third, the fifth and the seventh, flatten, a
-    dense layer of 512 without activation and the dense output of 2K."""
+    """The seed article's BASE network, as its code builds it: eight 3x3 convolutions with padding 1 of 16, 32,
+    32, 32, 32, 64, 64 and 128 channels, stride 2 at the first, third, fifth and seventh, each followed by
+    BatchNorm and ReLU; one 2x2 max-pool; flatten (128 x 3 x 3 = 1152 at 112 px); a dense layer of 512
+    without activation and the dense output of 2K."""
 
-    BLOCKS = ((16,), (32, 32), (32, 32), (64, 64), (128,))  # convolutions between the max-pools
+    WIDTHS = (16, 32, 32, 32, 32, 64, 64, 128)
 
     def __init__(self, num_points=98, input_size=112, input_channels=3, **kwargs):
         super().__init__(**kwargs)
@@ -135,12 +136,9 @@ class BaseRegressor(_LandmarkNet):
             self.norm = Normalize()
             self.body = nn.HybridSequential(prefix="body_")
             with self.body.name_scope():
-                for k, block in enumerate(self.BLOCKS):
-                    for w in block:
-                        self.body.add(nn.Conv2D(w, 3, activation="relu"))
-                    if k < len(self.BLOCKS) - 1:
-                        self.body.add(nn.MaxPool2D(2, 2))
-                self.body.add(nn.Flatten(), nn.Dense(512), nn.Dense(2 * num_points))
+                for k, w in enumerate(self.WIDTHS):
+                    self.body.add(nn.Conv2D(w, 3, 2 if k % 2 == 0 else 1, 1), nn.BatchNorm(), nn.Activation("relu"))
+                self.body.add(nn.MaxPool2D(2, 2), nn.Flatten(), nn.Dense(512), nn.Dense(2 * num_points))
 
     def hybrid_forward(self, F, x):
         return (self.body(self.norm(x)),)
@@ -148,7 +146,7 @@ class BaseRegressor(_LandmarkNet):
 
 class PlainRegressor(_LandmarkNet):
     """A plain regressor: conv/BN/ReLU pairs of 32, 64, 128, 256 channels with max-pools, flatten, dense 512
-    with ReLU, dense 2K (what ``base_regressor`` was before it became the seed's BASE network)."""
+    with ReLU, dense 2K."""
 
     def __init__(self, num_points=98, input_size=112, input_channels=3, widths=(32, 64, 128, 256), **kwargs):
         super().__init__(**kwargs)

@@ -127,6 +127,23 @@ def test_pinball_loss_hand_computed():
     np.testing.assert_allclose(pinball(mx.nd, err, 0.9).asnumpy(), [1.8, 0.2], atol=1e-6)
 
 
+def test_gaze_loss_averages_the_two_angles_as_the_sources_or_sums_them(tmp_path, synth_mpii):
+    from train import train_gaze
+    from train.gaze_task import GazeTask
+    src, _ = synth_mpii
+    out = str(tmp_path / "m")
+    make_rec.main(["mpiifacegaze", src, "--out", out, "-j", "1", "--size", "112"])
+    losses = {}
+    for kind, reduction in (("l1", None), ("l1", "sum"), ("smooth_l1", "mean")):
+        argv = ["--train", os.path.join(out, "p00"), "--out", str(tmp_path / "run"), "--loss", kind]
+        task = GazeTask(train_gaze.parse_args(argv + (["--loss_reduction", reduction] if reduction else [])))
+        label = task.layout.pack(gaze=[0.5, 3.0])[None]  # the prediction (0, 0) is 0.5 and 3 off
+        losses[(kind, reduction)] = float(task.loss((mx.nd.zeros((1, 2)),), mx.nd.array(label)).asscalar())
+    assert losses[("l1", None)] == pytest.approx((0.5 + 3.0) / 2)  # the default: the sources' mean
+    assert losses[("l1", "sum")] == pytest.approx(0.5 + 3.0)
+    assert losses[("smooth_l1", "mean")] == pytest.approx((0.125 + 2.5) / 2)
+
+
 def test_mpiifacegaze_one_archive_per_person_with_labels(tmp_path, synth_mpii):
     src, truth = synth_mpii
     out = str(tmp_path / "m")

@@ -63,6 +63,14 @@ def test_huber_and_wing_hand_computed():
     np.testing.assert_allclose(LandmarkLoss("wing", 112)(p, t).asnumpy(), [wing / 2], rtol=1e-5)
 
 
+def test_landmark_loss_sums_or_averages_a_faces_coordinates():
+    p, t = mx.nd.array([[0.0, 0.0, 0.0, 0.0]]), mx.nd.array([[3 / 112, 0.0, 0.0, 4 / 112]])  # 3 px and 4 px off
+    np.testing.assert_allclose(LandmarkLoss("l2", 112, reduction="sum")(p, t).asnumpy(), [9 + 16], rtol=1e-5)
+    np.testing.assert_allclose(LandmarkLoss("l2", 112)(p, t).asnumpy(), [(9 + 16) / 4], rtol=1e-5)
+    with pytest.raises(ValueError, match="unknown reduction 'total'"):
+        LandmarkLoss("l2", 112, reduction="total")
+
+
 def test_pfld_loss_keeps_faces_without_attributes_and_uses_radians():
     p = mx.nd.zeros((2, 2))
     t = mx.nd.array([[3 / 112, 0.0], [3 / 112, 0.0]])
@@ -93,14 +101,19 @@ def test_masked_loss_ignores_landmarks_of_non_faces():
 def test_base_regressor_is_the_seed_articles_base_network():
     net = get_model("base_regressor", num_points=98)
     net.initialize()
-    assert [c for c, _, _ in _convs(net.body)] == [16, 32, 32, 32, 32, 64, 64, 128]
+    convs = _convs(net.body)
+    assert [c for c, _, _ in convs] == [16, 32, 32, 32, 32, 64, 64, 128]
+    assert [s for _, _, s in convs] == [(2, 2), (1, 1)] * 4  # stride 2 at the first, third, fifth and seventh
     layers = list(net.body._children.values())
-    pools = [k for k, layer in enumerate(layers) if isinstance(layer, nn.MaxPool2D)]
-    convs = [k for k, layer in enumerate(layers) if isinstance(layer, nn.Conv2D)]
-    assert [sum(c < p for c in convs) for p in pools] == [1, 3, 5, 7]  # a pool after conv 1, 3, 5 and 7
+    kinds = [type(layer).__name__ for layer in layers]
+    assert kinds[:24] == ["Conv2D", "BatchNorm", "Activation"] * 8  # each convolution with BatchNorm and ReLU
+    assert all(layer._kwargs["pad"] == (1, 1) for layer in layers if isinstance(layer, nn.Conv2D))
+    assert kinds[24:] == ["MaxPool2D", "Flatten", "Dense", "Dense"]  # one max-pool
     dense = [layer for layer in layers if isinstance(layer, nn.Dense)]
     assert [d._units for d in dense] == [512, 196] and dense[0].act is None  # dense 512 without activation
-    assert net(mx.nd.zeros((2, 3, 112, 112)))[0].shape == (2, 196)
+    x = mx.nd.zeros((2, 3, 112, 112))
+    assert net.body[:25](net.norm(x)).shape == (2, 128, 3, 3)  # 1152 values flattened at 112 px
+    assert net(x)[0].shape == (2, 196)
 
 
 def test_every_registered_model_builds_runs_and_exports(tmp_path):

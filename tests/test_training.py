@@ -378,3 +378,24 @@ def test_predictor_on_several_devices_splits_the_batch_and_gives_the_same_answer
     two = Predictor(os.path.join(out, "model"), ctx=devices.contexts("cpu:0,cpu:1")).raw(x)
     for a, b in zip(one, two):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_total_batch_splits_one_batch_over_the_devices_and_iters_counts_updates(tmp_path, course21_archive):
+    """--total_batch 8 on two contexts is the step --batch_size 8 takes on one; --iters 3 with 2 updates per
+    epoch trains 2 epochs, the second cut to 1 update; --lr_step_unit iter drops the rate after update 2."""
+    common = ["--max_batches", "2", "--optimizer", "sgd", "--lr", "0.05", "--momentum", "0", "--wd", "0",
+              "--lr_mode", "step", "--lr_steps", "2", "--lr_step_unit", "iter", "--no_export", "--iters", "3"]
+    a, _ = _fit(tmp_path, "total", course21_archive, "--gpu_ids", "cpu:0,cpu:1", "--total_batch", "8", *common)
+    b, _ = _fit(tmp_path, "one", course21_archive, "--gpu_ids", "", "--batch_size", "8", *common)
+    pa, pb = _params(os.path.join(a, "last.params")), _params(os.path.join(b, "last.params"))
+    for k in pa:
+        np.testing.assert_allclose(pa[k], pb[k], rtol=1e-4, atol=1e-6)
+    rows = [line.split(",") for line in open(os.path.join(a, "metrics.csv")).read().splitlines()]
+    head = rows[0]
+    epochs = [dict(zip(head, r)) for r in rows[1:]]
+    assert [int(r["epoch"]) for r in epochs] == [0, 1]
+    # updates 1-2 at 0.05, update 3 (past step 2) at 0.005
+    assert [float(r["lr"]) for r in epochs] == [pytest.approx(0.05), pytest.approx(0.005)]
+    assert [int(r["updates"]) for r in epochs] == [2, 3]  # the second epoch cut to one update
+    with pytest.raises(SystemExit, match="--total_batch 1 is smaller than the 2 devices"):
+        _fit(tmp_path, "tiny", course21_archive, "--gpu_ids", "cpu:0,cpu:1", "--total_batch", "1", *common)

@@ -8,8 +8,14 @@ def add_common_args(ap):
     g.add_argument("--val", help="validation archive prefix (scored every epoch)")
     g.add_argument("--out", required=True, help="run directory")
     g.add_argument("--gpu_ids", default="", help="e.g. 0,1,2,3; empty = CPU (cpu:0,cpu:1 = several CPU contexts)")
-    g.add_argument("--batch_size", type=int, default=32, help="per device")
+    g.add_argument("--batch_size", type=int, default=32, help="per device (see --total_batch)")
+    g.add_argument("--total_batch", type=int, default=0,
+                   help="the batch over all devices, split over them (what the source papers and their code give), "
+                        "instead of --batch_size per device")
     g.add_argument("--epochs", type=int, default=30)
+    g.add_argument("--iters", type=int, default=0,
+                   help="train for this many updates instead (the epochs become as many as they need, the last "
+                        "one cut short), as sources that count iterations (MC4: 200000)")
     g.add_argument("--optimizer", choices=("sgd", "nag", "adam"), default="adam",
                    help="nag: SGD with Nesterov momentum")
     g.add_argument("--lr", type=float, default=1e-3)
@@ -18,6 +24,8 @@ def add_common_args(ap):
     g.add_argument("--lr_mode", choices=("step", "cosine", "constant"), default="cosine",
                    help="constant: --lr throughout (after any warm-up), as PFLD's fixed Adam 1e-4")
     g.add_argument("--lr_steps", default="", help="step mode: epochs at which the rate drops, e.g. 20,30")
+    g.add_argument("--lr_step_unit", choices=("epoch", "iter"), default="epoch",
+                   help="--lr_steps counts epochs or updates (MC4's text: 10000,20000,25000 updates)")
     g.add_argument("--lr_factor", type=float, default=0.1)
     g.add_argument("--warmup_epochs", type=float, default=1.0)
     g.add_argument("--num_workers", type=int, default=None, help="data loader processes (default: cores)")

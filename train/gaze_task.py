@@ -19,6 +19,10 @@ def add_args(ap):
                    "mc4_gazenet_resnet18, gaze360_static")
     g.add_argument("--loss", default="auto", choices=("auto", "smooth_l1", "l1", "l2", "pinball"),
                    help="auto: the dataset's (MC4 smooth_l1 on head, eye and gaze; MPIIFaceGaze l1; Gaze360 pinball)")
+    g.add_argument("--loss_reduction", default="mean", choices=("mean", "sum"),
+                   help="a view's loss over its two angles: mean (the three sources: PyTorch's SmoothL1Loss and L1Loss "
+                        "and Gaze360's pinball loss average) or sum (twice the gradient under SGD); the parts "
+                        "(MC4's head, eye and gaze) are added and the batch averaged either way")
     g.add_argument("--backbone", help="per-view backbone (resnext50, resnet18, resnet34, resnet50, small); "
                    "default: the model's own")
     g.add_argument("--head_size", type=int, default=224, help="MC4: side of the head view the face net sees")
@@ -96,10 +100,10 @@ class GazeTask(Task):
                     raise SystemExit("error: --loss pinball needs a network with sigma (Gaze360)")
                 sigma = out.slice_axis(axis=1, begin=2, end=3) / self.args.loss_scale
                 lo, hi = F.broadcast_sub(pred, sigma), F.broadcast_add(pred, sigma)
-                total = total + F.sum(pinball(F, truth - lo, QUANTILES[0]) + pinball(F, truth - hi, QUANTILES[1]),
-                                      axis=1)
+                d = pinball(F, truth - lo, QUANTILES[0]) + pinball(F, truth - hi, QUANTILES[1])
             else:
-                total = total + F.sum(self._pointwise(F, pred - truth, kind), axis=1)
+                d = self._pointwise(F, pred - truth, kind)
+            total = total + (F.sum(d, axis=1) if self.args.loss_reduction == "sum" else F.mean(d, axis=1))
         return total
 
     @staticmethod

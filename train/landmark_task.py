@@ -14,6 +14,9 @@ def add_args(ap):
     g.add_argument("--model", default="course_stage1")
     g.add_argument("--loss", default="huber", choices=("l2", "huber", "smooth_l1", "wing", "l1", "pfld", "pfld_wing"),
                    help="pfld: PFLD's attribute- and pose-weighted L2; pfld_wing: the same weights on Wing")
+    g.add_argument("--loss_reduction", default="mean", choices=("mean", "sum"),
+                   help="a face's loss: the mean or the sum over its 2K coordinates (the MXNet article's BASE "
+                        "recipe sums squared pixel errors); the batch is averaged either way")
     g.add_argument("--rho", type=float, default=5.0, help="Huber threshold in input px (the seed uses 5)")
     g.add_argument("--channels", type=int, help="input channels (default: the network's)")
     g.add_argument("--input_size", type=int, help="input side, px (default: the network's)")
@@ -107,7 +110,7 @@ class LandmarkTask(Task):
             base = "wing" if a.loss == "pfld_wing" else "l2"
             return PFLDLoss(self.size, base)(pred, target, outputs[1], self.field(label, "euler"),
                                              self.field(label, "attributes")) * face
-        lmk = LandmarkLoss(a.loss, self.size, rho=a.rho)
+        lmk = LandmarkLoss(a.loss, self.size, rho=a.rho, reduction=a.loss_reduction)
         if self.face_head:
             landmark, classification = MaskedFaceLoss(lmk, a.pos_weight, a.neg_weight, a.landmark_weight,
                                                       a.face_weight)(pred, target, outputs[1], face)

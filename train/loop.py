@@ -74,7 +74,8 @@ def lr_scheduler(args, steps_per_epoch):
     if args.lr_mode == "cosine":
         return mx.lr_scheduler.CosineScheduler(max_update=total, base_lr=args.lr, final_lr=args.lr * 1e-3,
                                                warmup_steps=warm, warmup_begin_lr=args.lr * 0.01)
-    steps = [int(s) * steps_per_epoch for s in args.lr_steps.split(",") if s.strip()]
+    per = 1 if getattr(args, "lr_step_unit", "epoch") == "iter" else steps_per_epoch
+    steps = [int(s) * per for s in args.lr_steps.split(",") if s.strip()]
     if not steps:
         steps = [int(total * 0.6), int(total * 0.85)]
     steps = sorted({s for s in steps if s > warm})  # MultiFactorScheduler needs increasing steps past warm-up
@@ -82,6 +83,17 @@ def lr_scheduler(args, steps_per_epoch):
         return None  # too short a run for any drop: a constant rate
     return mx.lr_scheduler.MultiFactorScheduler(step=steps, factor=args.lr_factor, base_lr=args.lr,
                                                 warmup_steps=warm, warmup_begin_lr=args.lr * 0.01)
+
+
+def batch_per_step(args, devices_count):
+    """The samples of one update on this worker: ``--total_batch`` (split over the devices), else
+    ``--batch_size`` per device."""
+    if getattr(args, "total_batch", 0):
+        if args.total_batch < devices_count:
+            raise SystemExit("error: --total_batch %d is smaller than the %d devices it is split over"
+                             % (args.total_batch, devices_count))
+        return args.total_batch
+    return args.batch_size * devices_count
 
 
 def _kvstore(args):
@@ -229,14 +241,18 @@ class _Run:
         a = self.args
         self.train_ds, self.val_ds = self.task.datasets(a, self.rank, self.workers, seed=(a.seed, self.rank))
         workers = os.cpu_count() if a.num_workers is None else a.num_workers
-        self.batch = a.batch_size * len(self.ctx)
+        self.batch = batch_per_step(a, len(self.ctx))
         if 2 * len(self.train_ds) < self.batch:  # a batch is filled from at most two passes (rollover)
+            given = ("--total_batch %d" % a.total_batch if a.total_batch else
+                     "--batch_size %d on %d devices" % (a.batch_size, len(self.ctx)))
             raise SystemExit("error: %s holds %d training samples (this worker's share), fewer than half a batch "
-                             "of %d (--batch_size %d on %d devices): pass a smaller --batch_size"
-                             % (a.train, len(self.train_ds), self.batch, a.batch_size, len(self.ctx)))
+                             "of %d (%s): pass a smaller %s" % (a.train, len(self.train_ds), self.batch, given,
+                                                                given.split()[0]))
         self.steps = max(1, len(self.train_ds) // self.batch)
         if a.max_batches:
             self.steps = min(self.steps, a.max_batches)
+        if a.iters:  # the epochs the updates need, the last one cut short (one_epoch)
+            a.epochs = -(-a.iters // self.steps)
         self.train_loader = train_loader(self.train_ds, self.batch, workers, (a.seed, self.rank), self.steps,
                                          self.start_epoch, self.task.sample_weights(self.train_ds))
         self.val_loader = gluon.data.DataLoader(self.val_ds, batch_size=self.batch, shuffle=False,
@@ -307,7 +323,8 @@ class _Run:
         t0 = tic = time.time()
         sums, n, wait = {}, 0, 0.0
         it = iter(self.train_loader)  # this epoch's batches (EpochBatches)
-        for i in range(self.steps):
+        steps = min(self.steps, a.iters - epoch * self.steps) if a.iters else self.steps
+        for i in range(steps):
             tw = time.time()
             data, label = next(it)
             wait += time.time() - tw
@@ -330,7 +347,7 @@ class _Run:
                 log.info("epoch %d batch %d/%d loss %.5f lr %.2e %.1f samples/s", epoch, i + 1, self.steps,
                          sum(sums.values()) / n, trainer.learning_rate, n / (time.time() - tic))
         train_time = time.time() - t0
-        row = {"epoch": epoch, "train_loss": sum(sums.values()) / max(n, 1)}
+        row = {"epoch": epoch, "updates": epoch * self.steps + steps, "train_loss": sum(sums.values()) / max(n, 1)}
         if len(sums) > 1 or "" not in sums:
             row.update({"train_loss_" + name: v / max(n, 1) for name, v in sums.items()})
         row.update({"lr": trainer.learning_rate, "samples_per_s": n / max(train_time, 1e-9),

@@ -14,14 +14,17 @@ class LandmarkLoss(Loss):
 
     kind : 'l2' (squared distance), 'huber' (rho px, the seed uses 5), 'smooth_l1'
         (sigma=1 on px), 'wing' (w px, epsilon px), 'l1'.
+    reduction : 'mean' or 'sum' over a sample's 2K coordinates (the batch is always averaged).
     """
 
     def __init__(self, kind="huber", scale=112.0, rho=5.0, wing_w=10.0, wing_eps=2.0, weight=None, batch_axis=0,
-                 **kwargs):
+                 reduction="mean", **kwargs):
         super().__init__(weight, batch_axis, **kwargs)
         if kind not in ("l2", "huber", "smooth_l1", "wing", "l1"):
             raise ValueError("unknown landmark loss %r (l2, huber, smooth_l1, wing, l1)" % kind)
-        self.kind, self.scale, self.rho = kind, float(scale), float(rho)
+        if reduction not in ("mean", "sum"):
+            raise ValueError("unknown reduction %r (mean, sum)" % reduction)
+        self.kind, self.scale, self.rho, self.reduction = kind, float(scale), float(rho), reduction
         self.wing_w, self.wing_eps = float(wing_w), float(wing_eps)
         self.wing_c = self.wing_w - self.wing_w * math.log(1 + self.wing_w / self.wing_eps)
 
@@ -38,7 +41,8 @@ class LandmarkLoss(Loss):
         return F.where(d < self.wing_w, self.wing_w * F.log(1 + d / self.wing_eps), d - self.wing_c)
 
     def hybrid_forward(self, F, pred, target, sample_weight=None):
-        return F.mean(self.pointwise(F, pred, target), axis=1)
+        d = self.pointwise(F, pred, target)
+        return F.sum(d, axis=1) if self.reduction == "sum" else F.mean(d, axis=1)
 
 
 class PFLDLoss(Loss):

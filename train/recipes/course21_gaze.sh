@@ -40,7 +40,7 @@ for ((k = 0; k < MEMBERS; k++)); do
     $PY "$ROOT/tools/landmark_init.py" "$LANDMARKS" "$OUT/init$k.params" --member "$k" --seed "$k"
     # shellcheck disable=SC2086
     $PY "$ROOT/train/train_gaze.py" --model landmark_gaze --finetune "$OUT/init$k.params" --train "$OUT/rec/train" \
-        --val "$OUT/rec/val" --epochs "$EPOCHS" --batch_size 32 --optimizer adam --lr "$LR" --seed "$k" \
+        --val "$OUT/rec/val" --epochs "$EPOCHS" --batch_size 32 --optimizer adam --lr "$LR" --loss_reduction sum --seed "$k" \
         --gpu_ids "${GPU_IDS:-}" --out "$RUN" --overwrite --log_interval 0 ${TRAIN_ARGS:-}
   fi
   PREFIXES+=("$RUN/model")

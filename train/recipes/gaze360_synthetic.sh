@@ -16,7 +16,7 @@ mkdir -p "$OUT"
 $PY "$ROOT/tools/make_synthetic.py" gaze360 --num "$NUM" --out "$OUT/synth" --seed 4
 $PY "$ROOT/tools/make_rec.py" gaze360 "$OUT/synth" --out "$OUT/rec" --size "$SIZE"
 $PY "$ROOT/train/train_gaze.py" --model "$MODEL" --train "$OUT/rec/train" --val "$OUT/rec/validation" \
-    --input_size "$SIZE" --epochs "$EPOCHS" --batch_size 16 --lr 1e-3 --gpu_ids "${GPU_IDS:-}" --out "$OUT/run" --overwrite \
+    --input_size "$SIZE" --epochs "$EPOCHS" --batch_size 16 --lr 1e-3 --loss_reduction sum --gpu_ids "${GPU_IDS:-}" --out "$OUT/run" --overwrite \
     --log_interval 0
 $PY "$ROOT/deploy/score.py" --model "$OUT/run/model" --archive "$OUT/rec/test" --baseline_train "$OUT/rec/train" \
     --out "$OUT/score"

@@ -22,7 +22,7 @@ $PY "$ROOT/tools/make_rec.py" mc4 "$OUT/synth/test" --out "$OUT/rec" --test --sp
 $PY "$ROOT/tools/make_synthetic.py" mc4 --num "$(( NUM / 8 ))" --out "$OUT/synth_val" --test_ratio 0 --seed 3
 $PY "$ROOT/tools/make_rec.py" mc4 "$OUT/synth_val/train" --out "$OUT/rec" --split val
 $PY "$ROOT/train/train_gaze.py" --model "$MODEL" --train "$OUT/rec/train" --val "$OUT/rec/val" \
-    --head_size "$HEAD" --eye_size "$EYE" --epochs "$EPOCHS" --batch_size 32 --lr 2e-3 --gpu_ids "${GPU_IDS:-}" \
+    --head_size "$HEAD" --eye_size "$EYE" --epochs "$EPOCHS" --batch_size 32 --lr 2e-3 --loss_reduction sum --gpu_ids "${GPU_IDS:-}" \
     --out "$OUT/run" --overwrite --log_interval 0
 $PY "$ROOT/deploy/score.py" --model "$OUT/run/model" --archive "$OUT/rec/test_labelled" \
     --baseline_train "$OUT/rec/train" --out "$OUT/score"

@@ -16,7 +16,7 @@ $PY "$ROOT/tools/make_rec.py" mpiifacegaze "$OUT/synth" --out "$OUT/rec" --size 
 # leave p00 out for the test and p01 for picking the epoch: the other people become one training archive
 $PY "$ROOT/tools/merge_rec.py" "$OUT/rec/train_others" $(ls "$OUT"/rec/p*.rec | grep -v '/p0[01].rec' | sed 's/\.rec$//')
 $PY "$ROOT/train/train_gaze.py" --model mobile_facegaze --train "$OUT/rec/train_others" --val "$OUT/rec/p01" \
-    --epochs "$EPOCHS" --batch_size 32 --lr 2e-3 --gpu_ids "${GPU_IDS:-}" --out "$OUT/run" --overwrite --log_interval 0
+    --epochs "$EPOCHS" --batch_size 32 --lr 2e-3 --loss_reduction sum --gpu_ids "${GPU_IDS:-}" --out "$OUT/run" --overwrite --log_interval 0
 $PY "$ROOT/deploy/score.py" --model "$OUT/run/model" --archive "$OUT/rec/p00" --baseline_train "$OUT/rec/train_others" \
     --out "$OUT/score"
 echo "mpiifacegaze_synthetic recipe done: $OUT/score/summary.json"

@@ -33,7 +33,7 @@ $PY "$ROOT/deploy/predict.py" --model "$OUT/runs/course21/model" --labels "$OUT/
 
 echo "== gaze: MC4 baseline (small backbone), export, score, submission"
 $PY "$ROOT/train/train_gaze.py" --model mc4_gazenet_small --train "$OUT/rec/mc4/train" --val "$OUT/rec/mc4/test_labelled" \
-    --head_size 64 --eye_size 32 --epochs 6 --batch_size 32 --lr 2e-3 --out "$OUT/runs/mc4" --overwrite --log_interval 0
+    --head_size 64 --eye_size 32 --epochs 6 --batch_size 32 --lr 2e-3 --loss_reduction sum --out "$OUT/runs/mc4" --overwrite --log_interval 0
 $PY "$ROOT/deploy/score.py" --model "$OUT/runs/mc4/model" --archive "$OUT/rec/mc4/test" --out "$OUT/runs/mc4/score" \
     --submission "$OUT/runs/mc4/submission.txt"
 echo "quickstart done: archives in $OUT/rec, runs in $OUT/runs, drawn samples in $OUT/look, contact sheet $OUT/contact_sheet.png"
