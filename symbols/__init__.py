@@ -32,9 +32,11 @@ _MODELS = {
     "mc4_gazenet_small": partial(MC4GazeNet, backbone="small"),
     "mc4_gazenet_resnet18": partial(MC4GazeNet, backbone="resnet18"),
     "mobile_facegaze": MobileFaceGaze,
+    "mobile_facegaze_sm": partial(MobileFaceGaze, head="softmax_bn"),
     "landmark_gaze": LandmarkGaze,
     "gaze360_lstm": Gaze360Net,
-    "gaze360_static": partial(Gaze360Net, frames=1),
+    "gaze360_lstm_relu256": partial(Gaze360Net, frame_head="relu256"),
+    "gaze360_static": partial(Gaze360Net, frames=1, frame_head="relu256"),
     "face_ssd": FaceSSD,
 }
 

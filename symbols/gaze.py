@@ -105,30 +105,42 @@ class MobileFaceGaze(HybridBlock, ZooBackbones):
     """Mobile FaceGaze: the full-face spatial-weights network on a MobileNetV2 backbone.
 
     MobileNetV2 on 112x112 faces with its last convolution cut to 256 channels (a 4x4 map); three
-    1x1 convolutions (256, 256 with ReLU, then 1) score every map position, and the scores, as a
-    softmax over positions times their count, weight every channel (all 1 at the start; the network
-    learns which face regions matter); the weighted map, flattened (256 x 4 x 4), goes through two
-    512-wide layers with dropout to (pitch, yaw) in radians.  About 4.4 M parameters at 112 px, as
-    in the original.
+    1x1 convolutions (256 and 256 with ReLU, then 1) score every map position and the scores weight
+    every channel (the network learns which face regions matter); the weighted map, flattened
+    (256 x 4 x 4), goes through two 512-wide layers with dropout to (pitch, yaw) in radians.  About
+    4.4 M parameters at 112 px.
 
-    Two changes from the original, which starts from ImageNet weights: trained from scratch, its
-    ReLU weight map went to 0 everywhere within an epoch (the quickest way to the mean-gaze answer)
-    and the flattened 4096 -> 512 layer lost 95% of its units to dead ReLUs, so the map is
-    normalised (it can move attention, not switch the signal off) and both 512-wide layers have
-    batch norm before their ReLU.
+    ``head="source"`` (the default) is the source's code: the third convolution has a ReLU too, biases
+    start at 0.1, 0.1 and 1 (weights N(0, 0.01), N(0, 0.01), N(0, 0.001)), the weighted map goes through
+    a ReLU and dropout 0.5, and the two 512-wide layers are plain (Linear, ReLU, dropout 0.5); the output
+    starts where the initialiser puts it.  The source starts from ImageNet weights (``--pretrained``).
+    Its dropout on the weighted map is ``F.dropout(x, 0.5)``, which PyTorch applies at test time too:
+    here it is a Dropout layer, off at inference (a source bug, fixed).
+
+    ``head="softmax_bn"`` (``mobile_facegaze_sm``) is this project's variant for training from scratch:
+    with the source's head from scratch the ReLU weight map went to 0 everywhere within an epoch (the
+    quickest way to the mean-gaze answer) and the flattened 4096 -> 512 layer lost 95% of its units to
+    dead ReLUs, so the map is a softmax over positions times their count (it can move attention, not
+    switch the signal off), both 512-wide layers have batch norm before their ReLU, and the output starts
+    at the training faces' mean gaze (``GazeTask.init_network``).
     """
 
     outputs = ("gaze",)
     deploy = {"keep": (0,), "softmax": ()}
 
     def __init__(self, input_size=112, input_channels=3, last_channels=256, feature=512, dropout=0.5, norm="centre",
-                 **kwargs):
+                 head="source", **kwargs):
         super().__init__(**kwargs)
         from gluoncv.model_zoo import get_model as gcv_model
+        if head not in ("source", "softmax_bn"):
+            raise ValueError("unknown Mobile FaceGaze head %r (source, softmax_bn)" % head)
+        self.head = head
+        self.starts_at_mean = head == "softmax_bn"
         self.input_shape = (input_channels, input_size, input_size)
         self.input_channels = input_channels
         base = gcv_model("mobilenetv2_1.0", pretrained=False)
         self._keep_zoo("mobilenetv2_1.0", base)
+        source = head == "source"
         with self.name_scope():
             self.norm = Normalize(norm, input_channels)
             self.features = nn.HybridSequential(prefix="")
@@ -142,25 +154,36 @@ class MobileFaceGaze(HybridBlock, ZooBackbones):
                                            bias_initializer=mx.init.Constant(0.1)),
                                  nn.Conv2D(last_channels, 1, activation="relu", weight_initializer=small,
                                            bias_initializer=mx.init.Constant(0.1)),
-                                 nn.Conv2D(1, 1, weight_initializer=mx.init.Normal(0.001)))
+                                 nn.Conv2D(1, 1, activation="relu" if source else None,
+                                           weight_initializer=mx.init.Normal(0.001),
+                                           bias_initializer=mx.init.Constant(1.0 if source else 0.0)))
             self.drop = nn.Dropout(dropout)
             self.fc = nn.HybridSequential(prefix="fc_")
             with self.fc.name_scope():
                 for _ in range(2):
-                    self.fc.add(nn.Dense(feature, use_bias=False), nn.BatchNorm(), nn.Activation("relu"),
-                                nn.Dropout(dropout))
+                    if source:
+                        self.fc.add(nn.Dense(feature, activation="relu"), nn.Dropout(dropout))
+                    else:
+                        self.fc.add(nn.Dense(feature, use_bias=False), nn.BatchNorm(), nn.Activation("relu"),
+                                    nn.Dropout(dropout))
                 self.fc.add(nn.Dense(2))
 
     def spatial_weight(self, F, f):
-        """(N, 1, h, w) weights of the map positions: a softmax over positions times their count (mean 1)."""
+        """(N, 1, h, w) weights of the map positions: the source's ReLU map, or a softmax over positions
+        times their count (mean 1)."""
         logits = self.weights(f)
+        if self.head == "source":
+            return logits
         flat = F.reshape(logits, (0, -1))
         count = F.sum(F.ones_like(flat), axis=-1, keepdims=True)
         return F.reshape_like(F.broadcast_mul(F.softmax(flat, axis=-1), count), logits)
 
     def hybrid_forward(self, F, x):
         f = self.last(self.features(self.norm(x)))
-        return (self.fc(self.drop(F.broadcast_mul(f, self.spatial_weight(F, f)))),)
+        weighted = F.broadcast_mul(f, self.spatial_weight(F, f))
+        if self.head == "source":
+            weighted = F.relu(weighted)
+        return (self.fc(self.drop(weighted)),)
 
 
 class Gaze360Net(HybridBlock, ZooBackbones):
@@ -168,6 +191,10 @@ class Gaze360Net(HybridBlock, ZooBackbones):
     7 frames (1 layer each, so the export loads back and converts), the centre step to
     yaw in (-pi, pi), pitch in (-pi/2, pi/2) and an uncertainty sigma in (0, pi).
 
+    ``frame_head``: how a frame's pooled 512 features become its 256: ``"source"`` as the source's code
+    (its ResNet-18 keeps a 1000-wide layer with ReLU, ``fc1``, and adds ``fc2``, 1000 -> 256 without
+    activation); ``"relu256"`` one 512 -> 256 layer with ReLU (this project's first reading, 0.77 M
+    parameters fewer).
     ``frames=1`` is ``gaze360_static``: the centre frame alone, no LSTM.
     Input: the archive's tiled frames (N, 3, S, 7 S).  Output: (N, 3) yaw, pitch, sigma (radians).
     """
@@ -176,7 +203,7 @@ class Gaze360Net(HybridBlock, ZooBackbones):
     deploy = {"keep": (0,), "softmax": ()}
 
     def __init__(self, frames=GAZE360_FRAMES, tile_frames=GAZE360_FRAMES, input_size=112, input_channels=3,
-                 backbone="resnet18", feature=256, hidden=256, norm="centre", **kwargs):
+                 backbone="resnet18", feature=256, hidden=256, norm="centre", frame_head="source", **kwargs):
         super().__init__(**kwargs)
         self.frames, self.tile_frames, self.size, self.feature = frames, tile_frames, input_size, feature
         self.input_channels = input_channels
@@ -184,7 +211,13 @@ class Gaze360Net(HybridBlock, ZooBackbones):
         with self.name_scope():
             self.norm = Normalize(norm, input_channels)
             self.backbone = _backbone(backbone, "frame_", self)
-            self.embed = nn.Dense(feature, activation="relu", prefix="embed_")
+            if frame_head == "source":
+                self.embed = nn.HybridSequential(prefix="")
+                self.embed.add(nn.Dense(1000, activation="relu", prefix="fc1_"), nn.Dense(feature, prefix="fc2_"))
+            elif frame_head == "relu256":
+                self.embed = nn.Dense(feature, activation="relu", prefix="embed_")
+            else:
+                raise ValueError("unknown frame_head %r (source, relu256)" % frame_head)
             if frames > 1:
                 self.lstm1 = rnn.LSTM(hidden, num_layers=1, layout="NTC", bidirectional=True, prefix="lstm1_")
                 self.lstm2 = rnn.LSTM(hidden, num_layers=1, layout="NTC", bidirectional=True, prefix="lstm2_")

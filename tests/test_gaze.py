@@ -74,12 +74,36 @@ def test_gaze360_lstm_exports_and_loads_back(tmp_path):
     np.testing.assert_allclose(out, ref, atol=1e-5)
     assert (np.abs(out[:, 0]) < np.pi).all() and (np.abs(out[:, 1]) < np.pi / 2).all()
     assert ((out[:, 2] > 0) & (out[:, 2] < np.pi)).all()
+    # each frame's pooled 512 features: the source's fc1 (1000, ReLU) and fc2 (256, no activation)
+    fc1, fc2 = net.embed._children.values()
+    assert (fc1._units, fc1.act is not None, fc2._units, fc2.act) == (1000, True, 256, None)
+    assert fc1.weight.shape == (1000, 512) and fc2.weight.shape == (256, 1000)
+    assert get_model("gaze360_lstm_relu256").embed._units == 256
 
 
-def test_mobile_facegaze_is_the_spatial_weights_network_of_about_4_4m_parameters(tmp_path):
+def test_mobile_facegaze_default_is_the_sources_head():
+    net = get_model("mobile_facegaze")
+    net.initialize(mx.init.Xavier())
+    x = mx.nd.array(np.random.default_rng(0).uniform(0, 255, (2, 3, 112, 112)).astype(np.float32))
+    with mx.autograd.predict_mode():
+        assert net(x)[0].shape == (2, 2)
+    convs = list(net.weights._children.values())
+    assert [c._channels for c in convs] == [256, 256, 1] and all(c.act is not None for c in convs)  # ReLU on all 3
+    assert [float(c.bias.data().asnumpy().mean()) for c in convs] == [pytest.approx(0.1), pytest.approx(0.1),
+                                                                      pytest.approx(1.0)]
+    kinds = [type(layer).__name__ for layer in net.fc._children.values()]
+    assert kinds == ["Dense", "Dropout", "Dense", "Dropout", "Dense"]  # plain fully connected layers
+    trained = sum(p.data().size for p in net.collect_params().values() if p.grad_req != "null")
+    assert 4.2e6 < trained < 4.6e6
+    w = net.spatial_weight(mx.nd, net.last(net.features(net.norm(x)))).asnumpy()
+    assert w.shape == (2, 1, 4, 4) and w.min() >= 0 and np.abs(w - 1).max() < 0.1  # ReLU(about 1) at the start
+    assert not net.starts_at_mean
+
+
+def test_mobile_facegaze_sm_is_the_spatial_weights_network_of_about_4_4m_parameters(tmp_path):
     from deploy.predictor import Predictor
     from train.export import export_network
-    net = get_model("mobile_facegaze")
+    net = get_model("mobile_facegaze_sm")
     net.initialize(mx.init.Xavier())
     x = np.random.default_rng(0).uniform(0, 255, (2, 3, 112, 112)).astype(np.float32)
     with mx.autograd.predict_mode():
@@ -104,7 +128,7 @@ def test_mobile_facegaze_output_starts_at_the_mean_gaze(tmp_path, synth_mpii):
     src, _ = synth_mpii
     out = str(tmp_path / "m")
     make_rec.main(["mpiifacegaze", src, "--out", out, "-j", "1", "--size", "112"])
-    args = train_gaze.parse_args(["--model", "mobile_facegaze", "--train", os.path.join(out, "p00"), "--out",
+    args = train_gaze.parse_args(["--model", "mobile_facegaze_sm", "--train", os.path.join(out, "p00"), "--out",
                                   str(tmp_path / "run")])
     task = GazeTask(args)
     net = task.network(args)
@@ -118,6 +142,11 @@ def test_mobile_facegaze_output_starts_at_the_mean_gaze(tmp_path, synth_mpii):
     net.hybridize()
     pred = net(mx.nd.array(x))[0].asnumpy()
     assert np.abs(pred - mean).max() < 0.1  # radians: the first answers sit at the mean gaze
+    source = get_model("mobile_facegaze")  # the source's head starts where its initialiser puts it
+    source.initialize(mx.init.Xavier(magnitude=2))
+    warm_up(source, [mx.cpu()], task.input_shape)
+    task.init_network(source, train_ds)
+    assert np.abs(source.fc[-1].bias.data().asnumpy()).max() == 0
 
 
 def test_pinball_loss_hand_computed():

@@ -92,7 +92,7 @@ def gaze_models(tmp_path_factory, synth_mc4, synth_mpii, synth_gaze360):
     rec["mc4"] = (str(root / "mc4" / "whole"), ["--model", "mc4_gazenet_small", "--head_size", "64",
                                                  "--eye_size", "32"])
     make_rec.main(["mpiifacegaze", synth_mpii[0], "--out", str(root / "mpii"), "-j", "1", "--size", "64"])
-    rec["mpiifacegaze"] = (str(root / "mpii" / "p00"), ["--model", "mobile_facegaze", "--input_size", "64"])
+    rec["mpiifacegaze"] = (str(root / "mpii" / "p00"), ["--model", "mobile_facegaze_sm", "--input_size", "64"])
     make_rec.main(["gaze360", synth_gaze360[0], "--out", str(root / "g360"), "-j", "1", "--size", "48"])
     rec["gaze360"] = (str(root / "g360" / "train"), ["--model", "gaze360_lstm", "--input_size", "48"])
     out = {}

@@ -120,8 +120,9 @@ class GazeTask(Task):
     def init_network(self, net, train_ds):
         """A dataset whose gaze output is the angles themselves (MPIIFaceGaze) starts it at the training
         mean (``task.start_output_at``), so the first steps do not chase the noise of a random head (which
-        can switch off the features).  A network without a single such layer is left as it is."""
-        if self.dataset.linear_output:
+        can switch off the features).  A network without a single such layer, or one built as a source that
+        does not do this (``starts_at_mean`` False: Mobile FaceGaze's source head), is left as it is."""
+        if self.dataset.linear_output and getattr(net, "starts_at_mean", True):
             start_output_at(net, self.layout.get(train_ds.labels(), "gaze").mean(axis=0))
 
     @property
