@@ -245,7 +245,7 @@ def test_gaze360_bad_lines(tmp_path, synth_gaze360):
     os.remove(frames / "000000.jpg")  # the first centre (frame 3) loses its frame -3
     _cut(frames / "000008.jpg", frames / "000008.jpg")  # centre 5 holds it as frame +3: cut short
     out = str(tmp_path / "o")
-    s = make_rec.main(["gaze360", str(d), "--out", out, "-j", "1", "--size", "32"])
+    s = make_rec.main(["gaze360", str(d), "--out", out, "-j", "1", "--size", "32", "--missing_frames", "reject"])
     n = len(lines)
     centres = {int(line.split()[0].split("/")[-1][:-4]): k + 1 for k, line in enumerate(lines) if rec in line}
     expected = {centres[3]: "frame file not found", n + 1: "expected 4 tokens", n + 2: "not a number",
@@ -271,9 +271,21 @@ def test_photos_make_synthetic_writes_cut_short_are_rejected_exactly(tmp_path):
     assert s["train"]["written"] == 8
     truth = write_gaze360(str(tmp_path / "g"), 3, seed=13, frames=9, truncate=2)
     out = str(tmp_path / "go")
-    make_rec.main(["gaze360", str(tmp_path / "g"), "--out", out, "-j", "1", "--size", "16"])
+    make_rec.main(["gaze360", str(tmp_path / "g"), "--out", out, "-j", "1", "--size", "16", "--missing_frames",
+                   "reject"])
     flagged = {(t["split"], t["line"]) for t in truth if t["expect_reject"]}
     got = {(os.path.basename(p)[:-4], line) for (p, line) in _rejects(out)}
     assert got == flagged and flagged
     assert sum(len(ArchiveReader(os.path.join(out, s)).keys) for s in ("train", "validation", "test")
                if os.path.exists(os.path.join(out, s + ".rec"))) == len(truth) - len(flagged)
+    # the default (the source's loader) keeps them with a white frame, each named in the split's notes
+    out = str(tmp_path / "gw")
+    make_rec.main(["gaze360", str(tmp_path / "g"), "--out", out, "-j", "1", "--size", "16"])
+    assert not _rejects(out)
+    noted = set()
+    for name in os.listdir(out):
+        if name.endswith(".notes.txt"):
+            for row in open(os.path.join(out, name)).read().splitlines():
+                noted.add((os.path.basename(row.split(":")[0])[:-4], int(row.split(":")[1])))
+                assert "made white" in row and "cut short" in row
+    assert noted == flagged

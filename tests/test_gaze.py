@@ -199,11 +199,27 @@ def test_gaze360_sequences_and_a_missing_frame_named(tmp_path, synth_gaze360):
         f.write("rec_000/head/000000/000000.jpg 0.1 0.2 -0.9\n")  # a recording's first frame is no centre
         f.write("broken line\n")
     out = str(tmp_path / "o")
-    s = make_rec.main(["gaze360", str(d), "--out", out, "-j", "1", "--size", "32"])
+    s = make_rec.main(["gaze360", str(d), "--out", out, "-j", "1", "--size", "32", "--missing_frames", "reject"])
     rej = "\n".join(open(os.path.join(out, p)).read() for p in os.listdir(out) if p.endswith(".rejects.txt"))
     assert str(missing) in rej and "frame file not found" in rej
     assert "expected 4 tokens" in rej
     assert sum(v["written"] + v["rejected"] for v in s.values()) == len(truth) + 2
+    # the default is the source's loader: a white frame where one is missing (centres too), counted in the meta
+    white = str(tmp_path / "w")
+    sw = make_rec.main(["gaze360", str(d), "--out", white, "-j", "1", "--size", "32"])
+    # every sample the reject mode dropped for a frame is written; only the broken line is left out
+    assert sw["train"]["rejected"] == 1 and sw["train"]["written"] == s["train"]["written"] + s["train"]["rejected"] - 1
+    assert sw["train"]["white_frames"] + sw["train"].get("white_centre_frames", 0) >= 4
+    notes = open(os.path.join(white, "train.notes.txt")).read()
+    assert str(missing) in notes  # each white frame named with the sample's file and line
+    last = len(open(d / "train.txt").read().splitlines()) - 1  # the line of a recording's first frame
+    assert "train.txt:%d: sequence frame -3 made white" % last in notes
+    wr = ArchiveReader(os.path.join(white, "train"))
+    first = [k for k in range(len(wr)) if int(wr.layout.get(wr.read(k)[1], "line")) == len(open(d / "train.txt")
+                                                                                         .read().splitlines()) - 1]
+    assert len(first) == 1
+    frames = wr.read(first[0])[0]
+    assert frames[:, :3 * 32 - 8].min() >= 245 and frames[:, 3 * 32:].min() < 200  # frames -3..-1 white (JPEG)
     r = ArchiveReader(os.path.join(out, "test"))
     assert r.meta["image"]["width"] == 7 * 32 and len(r.meta["tiles"]) == 7
     lab = r.read(0)[1]

@@ -133,6 +133,10 @@ def parse_args(argv=None):
     p = sub.add_parser("gaze360", help="Gaze360: imgs/rec_XXX/head/<person>/<frame>.jpg and split files")
     p.add_argument("dir", help="the release folder (imgs/ and train.txt, validation.txt, test.txt)")
     p.add_argument("--splits", nargs="+", help="split files (default: those in DIR)")
+    p.add_argument("--missing_frames", choices=("white", "reject"), default="white",
+                   help="a frame of a sequence that is missing or unreadable: white (the source's loader: a white "
+                        "image, counted as white_frames / white_centre_frames in the meta, each named in "
+                        "SPLIT.notes.txt) or reject the sample")
     _common(p, 112)
     return ap.parse_args(argv)
 

@@ -52,6 +52,7 @@ class JobResult:
     records: list = field(default_factory=list)
     rejects: list = field(default_factory=list)
     counts: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # Reject-shaped: a sample kept, with what was put in for a fault
 
     def count(self, key, n=1):
         self.counts[key] = self.counts.get(key, 0) + n
@@ -113,11 +114,13 @@ def run_pack(out_prefixes, metas, jobs, worker, parse_rejects=(), num_workers=1,
 
     Returns
     -------
-    {split: {"prefix", "written", "rejected", ...counts}}
+    {split: {"prefix", "written", "rejected", ...counts}}; each split's rejects go to ``PREFIX.rejects.txt`` and
+    its notes (samples kept with something put in for a fault, e.g. Gaze360's white frames) to ``PREFIX.notes.txt``.
     """
     writers = {s: ArchiveWriter(p, metas[s]) for s, p in out_prefixes.items()}
     rejects = {s: [] for s in out_prefixes}
     counts = {s: {} for s in out_prefixes}
+    notes = {s: [] for s in out_prefixes}
     for r in parse_rejects:
         rejects[r.split].append(r)
     call = _Call(worker)
@@ -127,33 +130,36 @@ def run_pack(out_prefixes, metas, jobs, worker, parse_rejects=(), num_workers=1,
             with ctx.Pool(num_workers) as pool:
                 chunk = max(1, min(16, len(jobs) // (num_workers * 8)))
                 results = pool.imap(call, jobs, chunksize=chunk)
-                _consume(results, writers, rejects, counts, len(jobs), desc)
+                _consume(results, writers, rejects, counts, notes, len(jobs), desc)
         else:
-            _consume(map(call, jobs), writers, rejects, counts, len(jobs), desc)
+            _consume(map(call, jobs), writers, rejects, counts, notes, len(jobs), desc)
     except BaseException:
         for w in writers.values():
             w.abort()
         raise
     summary = {}
     for s, w in writers.items():
-        path = w.prefix + ".rejects.txt"
-        if rejects[s]:
-            rejects[s].sort(key=lambda r: (r.file, r.line))
-            with open(path, "w") as f:
-                f.write("".join("%s\n" % r for r in rejects[s]))
-        elif os.path.exists(path):
-            os.remove(path)
+        for suffix, rows in ((".rejects.txt", rejects[s]), (".notes.txt", notes[s])):
+            path = w.prefix + suffix
+            if rows:
+                rows.sort(key=lambda r: (r.file, r.line))
+                with open(path, "w") as f:
+                    f.write("".join("%s\n" % r for r in rows))
+            elif os.path.exists(path):
+                os.remove(path)
         w.close(rejected=len(rejects[s]), extra_counts=counts[s])
         summary[s] = dict(prefix=w.prefix, written=w.count, rejected=len(rejects[s]), **counts[s])
     return summary, rejects
 
 
-def _consume(results, writers, rejects, counts, total, desc):
+def _consume(results, writers, rejects, counts, notes, total, desc):
     for res in tqdm(results, total=total, desc=desc, unit="job", mininterval=0.5, dynamic_ncols=True):
         for rec in res.records:
             writers[rec.split].write(rec.label, rec.image, rec.source)
         for rej in res.rejects:
             rejects[rej.split].append(rej)
+        for note in res.notes:
+            notes[note.split].append(note)
         for key, n in res.counts.items():
             split, name = key
             counts[split][name] = counts[split].get(name, 0) + n

@@ -284,12 +284,24 @@ def gaze360_worker(job):
     for s in job["samples"]:
         try:
             paths = _gaze360_frames(cfg["root"], s["rel"])
-            missing = [p for p in paths if not os.path.isfile(p)]
-            if missing:
-                raise Rejected("frame file not found: %s%s (a sequence needs frames -3..+3; the first and last 3 "
-                               "frames of a recording are never centres)"
-                               % (missing[0], "" if len(missing) == 1 else " and %d more" % (len(missing) - 1)))
-            views = {t["name"]: read_image(p) for t, p in zip(cfg["tiles"], paths)}
+            if cfg["missing_frames"] == "reject":
+                missing = [p for p in paths if not os.path.isfile(p)]
+                if missing:
+                    raise Rejected("frame file not found: %s%s (a sequence needs frames -3..+3; the first and last "
+                                   "3 frames of a recording are never centres)"
+                                   % (missing[0], "" if len(missing) == 1 else " and %d more" % (len(missing) - 1)))
+                views = {t["name"]: read_image(p) for t, p in zip(cfg["tiles"], paths)}
+            else:  # the source's loader: a frame it cannot open is a white image (the centre too)
+                views = {}
+                for k, (t, p) in enumerate(zip(cfg["tiles"], paths)):
+                    try:
+                        views[t["name"]] = read_image(p)
+                    except Rejected as err:
+                        views[t["name"]] = np.full((t["h"], t["w"], 3), 255, np.uint8)
+                        centre = k == GAZE360_FRAMES // 2
+                        res.count((split, "white_centre_frames" if centre else "white_frames"))
+                        res.notes.append(Reject(split, s["file"], s["line"], "%s frame %+d made white: %s"
+                                                % ("centre" if centre else "sequence", k - GAZE360_FRAMES // 2, err)))
             img = tile(views, cfg["tiles"])
             raw = np.asarray(s["vector"], dtype=np.float64)
             g = geometry.gaze360_to_vector(raw)
@@ -337,7 +349,7 @@ def pack_gaze360(args):
         parse_rejects += [Reject(split, e.file, e.line, e.reason) for e in errors]
         prefixes[split] = os.path.join(args.out, split)
         metas[split] = gaze_meta(GAZE360, [path], args, tiles)
-        cfg = {"root": args.dir, "tiles": tiles, "layout": layout, "args": args}
+        cfg = {"root": args.dir, "tiles": tiles, "layout": layout, "args": args, "missing_frames": args.missing_frames}
         per_job = 8
         for i in range(0, len(samples), per_job):
             chunk = samples[i:i + per_job]
