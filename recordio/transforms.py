@@ -188,11 +188,13 @@ class GazeTransform:
     crop covering that range of its area, as Gaze360 trains), is resized to ``tiles_out`` (the network's
     tile grid) and optionally mirrored; a flip does what the dataset's entry says (``schema.GazeDataset``):
     swaps views (MC4's eyes), negates every yaw-like label value and permutes the face points.
+    ``swap_views`` (training only): the probability that the views the flip swaps trade places without any
+    mirroring (MC4's one-eye network sees the left tile: the source's eye picked at random per sample).
     Returns ``(C x H x W uint8, label)``.
     """
 
     def __init__(self, dataset, layout, tiles_in, tiles_out, channels=3, train=True, flip=0.5, scale=0.05,
-                 shift=0.04, color=0.3, crop_scale=None, seed=None):
+                 shift=0.04, color=0.3, crop_scale=None, seed=None, swap_views=0.0):
         self.dataset = gaze_dataset(dataset) if isinstance(dataset, str) else dataset
         self.layout = layout
         self.tiles_in = {t["name"]: t for t in tiles_in}
@@ -200,6 +202,7 @@ class GazeTransform:
         self.channels, self.train = channels, train
         self.flip, self.scale, self.shift, self.color = flip, scale, shift, color
         self.crop_scale = tuple(crop_scale) if crop_scale else None
+        self.swap_views = swap_views
         self.width, self.height = tiles_size(self.tiles_out)
         self.swap = {}
         for a, b in self.dataset.flip_swaps:
@@ -218,9 +221,10 @@ class GazeTransform:
         flipped = self.train and rng.uniform() < self.flip
         zoom = rng.uniform(1 - self.scale, 1 + self.scale) if self.train else 1.0
         shift = rng.uniform(-self.shift, self.shift, 2) if self.train else np.zeros(2)
+        traded = self.train and self.swap_views > 0 and rng.uniform() < self.swap_views
         out = np.zeros((self.height, self.width, image.shape[2]), np.uint8)
         for t in self.tiles_out:
-            name = self.swap.get(t["name"], t["name"]) if flipped else t["name"]  # mirrored, left is right
+            name = self.swap.get(t["name"], t["name"]) if flipped != traded else t["name"]  # mirrored, left is right
             src = self.tiles_in[name]
             view = image[src["y"]:src["y"] + src["h"], src["x"]:src["x"] + src["w"]]
             if self.train and self.crop_scale:  # each view its own random resized crop

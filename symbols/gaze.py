@@ -62,20 +62,27 @@ def _backbone(name, prefix, owner):
 
 
 class MC4GazeNet(HybridBlock, ZooBackbones):
-    """The MC4 baseline: a face net on the head view and an eye net on both eyes, composed into gaze.
+    """The MC4 baseline: a face net on the head view and an eye net on an eye, composed into gaze.
 
     Input: the archive's tiled image (head square left, eyes stacked right),
     converted to gray by the transform: (N, 1, head, head + eye).  The face
-    net sees the head view; the eye net both eye views as two channels.  Each
-    regresses (lo, la) in degrees; ``MC4Compose`` turns them into gaze.
+    net sees the head view; the eye net, with ``eyes="one"`` (the source), the
+    left eye tile, into which training puts either eye at random
+    (``GazeTask``: ``swap_views``), or with ``eyes="both"`` both eye views as
+    two channels (``mc4_gazenet_2eyes`` and the CPU stand-ins).  Each regresses
+    (lo, la) in degrees; ``MC4Compose`` turns them into gaze.
     Outputs: head, eye, gaze, each (N, 2) degrees.
     """
 
     outputs = ("head", "eye", "gaze")
     deploy = {"keep": (0, 1, 2), "softmax": ()}
 
-    def __init__(self, backbone="resnext50", head_size=224, eye_size=112, input_channels=1, norm="centre", **kwargs):
+    def __init__(self, backbone="resnext50", head_size=224, eye_size=112, input_channels=1, norm="centre", eyes="one",
+                 **kwargs):
         super().__init__(**kwargs)
+        if eyes not in ("one", "both"):
+            raise ValueError("unknown eyes %r (one, both)" % eyes)
+        self.eyes = eyes
         self.head_size, self.eye_size = head_size, eye_size
         self.input_channels = input_channels
         self.tiles = {t["name"]: t for t in mc4_tiles(head_size, eye_size)}  # the one MC4 tile grid
@@ -97,7 +104,7 @@ class MC4GazeNet(HybridBlock, ZooBackbones):
         x = self.norm(x)
         head, left, right = (self._view(F, x, name) for name in MC4.views)
         head_angles = self.face_out(self.face_net(head))
-        eye_angles = self.eye_out(self.eye_net(F.concat(left, right, dim=1)))
+        eye_angles = self.eye_out(self.eye_net(left if self.eyes == "one" else F.concat(left, right, dim=1)))
         return head_angles, eye_angles, self.compose(head_angles, eye_angles)
 
 

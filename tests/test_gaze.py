@@ -247,6 +247,29 @@ def test_gaze_flip_negates_yaw_and_swaps_the_eyes(synth_mc4, tmp_path):
     r_src = tiles[2]
     right_in = img[r_src["y"]:r_src["y"] + r_src["h"], r_src["x"]:r_src["x"] + r_src["w"]][:, ::-1].astype(int)
     assert np.abs(left_out - right_in).mean() < 2  # the new left eye is the old right eye, mirrored
+    # MC4's one-eye training: the eyes trade tiles unmirrored, the label unchanged
+    traded = GazeTransform("mc4", r.layout, tiles, tiles, 3, train=True, flip=0, scale=0, shift=0, color=0,
+                           swap_views=1.0)
+    data, same = traded(img, lab)
+    np.testing.assert_array_equal(same, lab)
+    left_out = data.transpose(1, 2, 0)[e["y"]:e["y"] + e["h"], e["x"]:e["x"] + e["w"]].astype(int)
+    assert np.abs(left_out - right_in[:, ::-1]).mean() < 2
+    kept, _ = GazeTransform("mc4", r.layout, tiles, tiles, 3, train=False, swap_views=1.0)(img, lab)
+    left_in = img[e["y"]:e["y"] + e["h"], e["x"]:e["x"] + e["w"]].astype(int)
+    assert np.abs(kept.transpose(1, 2, 0)[e["y"]:e["y"] + e["h"], e["x"]:e["x"] + e["w"]] - left_in).mean() < 2
+
+
+def test_mc4_eye_net_sees_one_eye_as_the_source_and_both_as_the_named_option():
+    x = np.random.default_rng(1).uniform(0, 255, (2, 1, 64, 96)).astype(np.float32)
+    eye = get_model("mc4_gazenet", backbone="small", head_size=64, eye_size=32).tiles["r_eye"]
+    y = x.copy()
+    y[:, :, eye["y"]:eye["y"] + eye["h"], eye["x"]:eye["x"] + eye["w"]] = 0  # another right eye
+    for name, changes in (("mc4_gazenet", False), ("mc4_gazenet_2eyes", True)):
+        net = get_model(name, backbone="small", head_size=64, eye_size=32)
+        net.initialize(mx.init.Xavier())
+        with mx.autograd.predict_mode():
+            a, b = net(mx.nd.array(x))[1].asnumpy(), net(mx.nd.array(y))[1].asnumpy()
+        assert (np.abs(a - b).max() > 1e-4) == changes, name
 
 
 def test_mc4_submission_parses_back_to_the_predictions(tmp_path, synth_mc4):

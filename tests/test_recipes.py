@@ -87,6 +87,12 @@ def test_mc4_recipe_writes_a_submission_named_as_the_test_set(tmp_path):
     names = sorted((os.path.splitext(f)[0] for f in os.listdir(data / "test" / "head")), key=int)
     assert not errors and list(parsed) == names
     assert json.load(open(tmp_path / "out" / "rec" / "val.meta.json"))["split"]["val_ratio"] == 0.1
+    args = json.load(open(tmp_path / "out" / "run" / "args.json"))  # the document's settings (QUICK: 2 updates)
+    assert (args["iters"], args["total_batch"], args["lr_steps"], args["lr_step_unit"]) == (2, 8, "10000,20000,25000",
+                                                                                             "iter")
+    assert (args["optimizer"], args["lr"], args["momentum"], args["wd"], args["loss"], args["loss_reduction"]) == \
+        ("sgd", 0.1, 0.9, 5e-4, "smooth_l1", "mean")
+    assert (args["zoom"], args["shift"], args["flip_prob"], args["color"], args["val"]) == (0, 0, 0, 0, None)
 
 
 def test_mpiifacegaze_recipe_runs_a_fold_per_person_and_reports_their_mean(tmp_path):

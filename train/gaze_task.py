@@ -69,7 +69,9 @@ class GazeTask(Task):
         self.meta = meta
         self.tiles_in = archive_tiles(meta)
         self.tiles_out = ds.network_tiles(args)
-        self.channels = model_defaults(args.model)["input_channels"]
+        defaults = model_defaults(args.model)
+        self.channels = defaults["input_channels"]
+        self.one_eye = defaults.get("eyes") == "one"  # MC4's source eye net: either eye at random in training
         w, h = tiles_size(self.tiles_out)
         self.input_shape = (self.channels, h, w)
 
@@ -84,7 +86,7 @@ class GazeTask(Task):
         a = self.args
         return GazeTransform(self.dataset, self.layout, self.tiles_in, self.tiles_out, self.channels,
                              train=train, flip=a.flip_prob, scale=a.zoom, shift=a.shift, color=a.color,
-                             crop_scale=a.crop_scale)
+                             crop_scale=a.crop_scale, swap_views=0.5 if self.one_eye else 0.0)
 
     def loss(self, outputs, label):
         from mxnet import nd as F
