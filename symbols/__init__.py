@@ -10,8 +10,8 @@ from symbols.gaze import Gaze360Net, LandmarkGaze, MC4GazeNet, MobileFaceGaze
 from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseCNN, HeatmapRegressor, PlainRegressor
 
 _MODELS = {
-    "course_stage1": partial(CourseCNN, face_head=False),
-    "course_stage2_cnn": partial(CourseCNN, width=2.0, bn=True, dropout=0.2),
+    "course_stage1": partial(CourseCNN, face_head=False, output="px"),
+    "course_stage2_cnn": partial(CourseCNN, width=2.0, bn=True, dropout=0.2, output="px"),
     "course_stage3_cnn": partial(CourseCNN, width=2.0, bn=True, dropout=0.2, face_head=True),
     "course_stage3_cnn_hm": partial(CourseCNN, width=2.0, bn=True, face_head=True, head="integral"),
     "course_stage2_resnet18": partial(BackboneRegressor, backbone="resnet18"),

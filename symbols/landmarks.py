@@ -69,16 +69,23 @@ class CourseCNN(_LandmarkNet):
     stage-3 face / non-face branch (FC 128 -> 2) on the shared features.
     ``head='integral'`` replaces the dense landmark layers by three upsampling layers to one heatmap per point
     and integral regression (``IntegralHeatmap``), as the course suggests for stage 2.
+    ``output='px'`` (``course_stage1``, ``course_stage2_cnn``): the last dense layer answers in input pixels, as
+    the course's network does (its MSE and SGD rate are in those units), and starts where its initialiser puts
+    it; the block hands on shares of the input side like every landmark network.  ``'share'``: the layer
+    answers in shares and starts at the training faces' mean shape (``LandmarkTask.init_network``).
     """
 
     def __init__(self, num_points=21, face_head=False, width=1.0, bn=False, dropout=0.0, input_size=112,
-                 input_channels=1, head="dense", **kwargs):
+                 input_channels=1, head="dense", output="share", **kwargs):
         super().__init__(**kwargs)
         self._init_meta(num_points, input_size, input_channels, face_head)
         if head not in ("dense", "integral"):
             raise ValueError("unknown landmark head %r (dense, integral)" % head)
+        if output not in ("share", "px") or (output == "px" and head != "dense"):
+            raise ValueError("output %r: 'share', or 'px' with the dense head" % output)
         self.integral = head == "integral"
-        self.starts_at_mean_shape = not self.integral
+        self.px_scale = 1.0 / input_size if output == "px" else None
+        self.starts_at_mean_shape = not self.integral and output == "share"
 
         def c(n):
             return int(round(n * width))
@@ -116,9 +123,10 @@ class CourseCNN(_LandmarkNet):
 
     def hybrid_forward(self, F, x):
         f = self.trunk(self.norm(x))
+        points = self.head(f) if self.px_scale is None else self.head(f) * self.px_scale
         if self.face_head:
-            return self.head(f), self.cls(f)
-        return (self.head(f),)
+            return points, self.cls(f)
+        return (points,)
 
 
 class BaseRegressor(_LandmarkNet):

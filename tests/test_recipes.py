@@ -76,6 +76,22 @@ def test_course21_best_recipe_ensembles_its_members_and_prints_course21s_tables(
     assert prov["breakdown_flip_averaged_every_face"] == score_all["breakdown"]
 
 
+def test_course21_stages_recipe_trains_the_courses_stage_1_and_2_with_its_loss_and_optimiser(tmp_path):
+    from tools.synth.formats import write_course21
+    write_course21(str(tmp_path / "C"), 40, seed=5)
+    printed = _recipe("course21_stages.sh", tmp_path / "C" / "I", tmp_path / "out")
+    for stage, model, rotate in (("stage1", "course_stage1", 0), ("stage2", "course_stage2_cnn", 20.0)):
+        args = json.load(open(tmp_path / "out" / stage / "args.json"))
+        assert (args["model"], args["loss"], args["loss_reduction"], args["optimizer"], args["lr"],
+                args["momentum"], args["wd"], args["lr_mode"]) == (model, "l2", "mean", "sgd", 0.001, 0.5, 0, "constant")
+        assert args["rotate"] == rotate
+        best = json.load(open(tmp_path / "out" / stage / "best_metrics.json"))
+        row = _row(printed, stage)  # the printed figures against the course's targets are the run's own
+        assert float(row["training loss (target < 3)"]) == pytest.approx(best["train_loss"], abs=5e-4)
+        assert float(row["validation loss (target < 9)"]) == pytest.approx(best["mse_px"], abs=5e-4)
+        assert json.load(open(tmp_path / "out" / "score" / stage / "summary.json"))["count"] > 0
+
+
 def test_mc4_recipe_writes_a_submission_named_as_the_test_set(tmp_path):
     from tools.synth.formats import write_mc4
     data = tmp_path / "MC4"

@@ -27,6 +27,11 @@ def test_course_stage1_is_the_course_cnn_layer_for_layer():
     dense = [c for c in net.head._children.values() if isinstance(c, nn.Dense)]
     assert [d._units for d in dense] == [128, 128, 42]
     assert _count(net.trunk, nn.PReLU) == 7 and _count(net.trunk, nn.BatchNorm) == 0
+    # its last layer answers in input pixels as the course's (its MSE and SGD rate are in those units); the
+    # block hands on shares
+    x = mx.nd.random.uniform(0, 255, (2, 1, 112, 112))
+    np.testing.assert_allclose(net(x)[0].asnumpy() * 112, net.head(net.trunk(net.norm(x))).asnumpy(), rtol=1e-5)
+    assert not net.starts_at_mean_shape and get_model("course_stage3_cnn").starts_at_mean_shape
 
 
 def _count(block, kind):

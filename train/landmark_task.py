@@ -127,7 +127,8 @@ class LandmarkTask(Task):
             A = L.get(labels[face], "affine")
             nmes = metrics.nme(geometry.apply_affines(A, pred), geometry.apply_affines(A, gt), self.schema)
             rep = metrics.landmark_report(nmes)
-            out.update(nme=rep["nme"], nme_median=rep["nme_median"], fr=rep["fr"], auc=rep["auc"])
+            out.update(nme=rep["nme"], nme_median=rep["nme_median"], fr=rep["fr"], auc=rep["auc"],
+                       mse_px=float(np.mean(np.square(pred - gt))))  # the course's MSELoss, input px squared
         if self.face_head:
             logits = outputs[1]
             cls = metrics.classification_report(logits[:, 1] > logits[:, 0], face)
