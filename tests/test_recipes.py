@@ -51,6 +51,17 @@ def test_wflw_recipe_scores_the_test_set_and_its_six_subsets(tmp_path):
     assert meta["split"]["by"] == "photo" and meta["counts"]["written"] > 0
 
 
+def test_wflw_base_recipe_trains_the_articles_base_network_with_its_settings(tmp_path):
+    from tools.synth.formats import write_wflw
+    write_wflw(str(tmp_path / "WFLW"), 30, seed=21, test_ratio=0.4)
+    printed = _recipe("wflw_base.sh", tmp_path / "WFLW", tmp_path / "out")
+    args = json.load(open(tmp_path / "out" / "run" / "args.json"))
+    assert (args["model"], args["loss"], args["loss_reduction"], args["optimizer"], args["lr"], args["lr_mode"],
+            args["wd"]) == ("base_regressor", "l2", "sum", "adam", 1e-4, "constant", 0)
+    assert args["total_batch"] == 8 and (args["rotate"], args["flip_prob"], args["zoom"]) == (0, 0, 0)  # QUICK
+    assert int(_row(printed, "test")["faces"]) > 0
+
+
 def test_course21_best_recipe_ensembles_its_members_and_prints_course21s_tables(tmp_path):
     from tools.synth.formats import write_course21
     write_course21(str(tmp_path / "C"), 50, seed=5)
