@@ -258,8 +258,8 @@ def main(argv=None):
     found, skipped = expand_inputs(args.inputs)
     summary = {"landmarks": an.predictor.meta.get("model"), "detector": None, "skipped": skipped,
                "backend": an.predictor.backend, "backend_timings_ms": an.predictor.timings or None,
-               "gaze": None if an.gaze is None else {"model": an.gaze.name, "input": an.gaze.kind,
-                                                     "frames": an.gaze.frames or 1},
+               "gaze": None if an.gaze is None else {"model": an.gaze.name, "export": an.gaze.prefix,
+                                                     "input": an.gaze.kind, "frames": an.gaze.frames or 1},
                "nonfaces_dropped": 0, "photos": 0, "photos_read": 0, "faces_in_photos": 0, "frames": 0,
                "faces_in_frames": 0,
                "camera": ("assumed: focal = the photo width, principal point at its centre"

@@ -48,6 +48,7 @@ class GazeModel:
         self.half = self.frames // 2
         self.head_crop = meta["input"].get("head_crop")
         self.name = meta.get("model")
+        self.prefix = prefix
 
     @property
     def kind(self):
