@@ -93,8 +93,9 @@ def test_course21_stages_recipe_trains_the_courses_stage_1_and_2_with_its_loss_a
     printed = _recipe("course21_stages.sh", tmp_path / "C" / "I", tmp_path / "out")
     for stage, model, rotate in (("stage1", "course_stage1", 0), ("stage2", "course_stage2_cnn", 20.0)):
         args = json.load(open(tmp_path / "out" / stage / "args.json"))
-        assert (args["model"], args["loss"], args["loss_reduction"], args["optimizer"], args["lr"],
-                args["momentum"], args["wd"], args["lr_mode"]) == (model, "l2", "mean", "sgd", 0.001, 0.5, 0, "constant")
+        got = (args["model"], args["loss"], args["loss_reduction"], args["optimizer"], args["lr"], args["momentum"],
+               args["wd"], args["lr_mode"])
+        assert got == (model, "l2", "mean", "sgd", 0.001, 0.5, 0, "constant")
         assert args["rotate"] == rotate
         best = json.load(open(tmp_path / "out" / stage / "best_metrics.json"))
         row = _row(printed, stage)  # the printed figures against the course's targets are the run's own
