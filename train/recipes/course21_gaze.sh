@@ -13,7 +13,8 @@
 # 4. bench/bench_gaze_real.py scores it on the test photos through the photo path (detected faces, the
 #    shipped landmark model's points) against the reference, beside the trivial answers: OUT_DIR/score_gaze;
 # 5. tools/provenance.py: OUT_DIR/provenance.json (licence: non-commercial, the teacher's data's terms).
-# A member already trained in OUT_DIR/member<k> is kept.  EPOCHS, LR, MEMBERS, TRAIN_ARGS, GPU_IDS pass through.
+# A member already trained in OUT_DIR/member<k> is kept.  EPOCHS, LR, MEMBERS, TRAIN_ARGS, GPU_IDS pass through;
+# COMPARE="NAME=PREFIX ..." scores other gaze exports beside it (e.g. a renders-only model).
 # On 2 CPU cores with the defaults: about MEMBERS x 10 minutes, and 8 minutes of scoring.
 set -euo pipefail
 DATA=${1:?usage: $0 DATA_DIR OUT_DIR}
@@ -51,8 +52,9 @@ else
   for f in model-symbol.json model-0000.params model-meta.json; do cp "$OUT/member0/$f" "$OUT/$f"; done
 fi
 mkdir -p "$OUT/score_gaze"
-$PY "$ROOT/bench/bench_gaze_real.py" --data "$DATA" --model "course21_gaze=$OUT/model" --split test \
-    --json "$OUT/score_gaze/test.json"
+read -r -a COMPARE_MODELS <<< "${COMPARE:-}"  # e.g. "renders=runs/renders/model": scored beside it
+$PY "$ROOT/bench/bench_gaze_real.py" --data "$DATA" --model "course21_gaze=$OUT/model" "${COMPARE_MODELS[@]/#/--model=}" \
+    --split test --json "$OUT/score_gaze/test.json"
 $PY "$ROOT/tools/provenance.py" "$OUT" --recipe "train/recipes/course21_gaze.sh $DATA OUT (MEMBERS=$MEMBERS \
 EPOCHS=$EPOCHS LR=$LR${TRAIN_ARGS:+ TRAIN_ARGS=$TRAIN_ARGS})" \
     --data "$DATA: the faces of the training photos of the split by photo (seed 0; 70/10/20) with \
