@@ -401,3 +401,15 @@ def test_total_batch_splits_one_batch_over_the_devices_and_iters_counts_updates(
     assert [int(r["updates"]) for r in epochs] == [2, 3]  # the second epoch cut to one update
     with pytest.raises(SystemExit, match="--total_batch 1 is smaller than the 2 devices"):
         _fit(tmp_path, "tiny", course21_archive, "--gpu_ids", "cpu:0,cpu:1", "--total_batch", "1", *common)
+
+
+def test_torch_init_draws_weights_within_one_over_the_square_root_of_fan_in(tmp_path, course21_archive):
+    out, _ = _fit(tmp_path, "torch", course21_archive, "--max_batches", "1", "--no_export", "--init", "torch",
+                  "--optimizer", "sgd", "--lr", "0")
+    params = _params(os.path.join(out, "last.params"))
+    dense = [v for k, v in params.items() if k.endswith("weight") and v.ndim == 2]
+    conv = [v for k, v in params.items() if k.endswith("weight") and v.ndim == 4]
+    for w in dense + conv:
+        fan_in = int(np.prod(w.shape[1:]))
+        assert np.abs(w).max() <= 1 / np.sqrt(fan_in) + 1e-6 and np.abs(w).max() > 0.8 / np.sqrt(fan_in)
+    assert len(dense) == 3 and len(conv) == 7

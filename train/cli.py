@@ -41,6 +41,9 @@ def add_common_args(ap):
                         "they expect: from gluoncv's local model store (~/.mxnet/models, or $MXNET_HOME/models), or "
                         "PATH (a .params file or a store folder); nothing is downloaded"),
     g.add_argument("--freeze", default="", help="regex of parameter names not to train (with --finetune)")
+    g.add_argument("--init", choices=("xavier", "torch"), default="xavier",
+                   help="fresh weights: Xavier (magnitude 2) or PyTorch's default (uniform within 1/sqrt(fan_in)), "
+                        "as the sources written in PyTorch start")
     g.add_argument("--seed", type=int, default=0,
                    help="seeds the initialisation, the sample order and every sample's augmentation")
     g.add_argument("--log_interval", type=int, default=20, help="batches between log lines")

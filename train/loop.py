@@ -96,6 +96,16 @@ def batch_per_step(args, devices_count):
     return args.batch_size * devices_count
 
 
+def initializer(args):
+    """The weights' initialiser: ``--init xavier`` (this project's: Xavier, magnitude 2) or ``torch`` (PyTorch's
+    default for convolutions and dense layers, which the course's and the gaze sources' code rely on: uniform
+    within 1 / sqrt(fan_in); biases stay 0 here, where PyTorch draws them from the same range)."""
+    import mxnet as mx
+    if getattr(args, "init", "xavier") == "torch":
+        return mx.init.Xavier(rnd_type="uniform", factor_type="in", magnitude=1)
+    return mx.init.Xavier(magnitude=2)
+
+
 def _kvstore(args):
     import mxnet as mx
     if args.kvstore.startswith("dist"):
@@ -279,7 +289,7 @@ class _Run:
             log.info("finetuning from %s: %d of %d parameters loaded, %d new, %d in the file unused",
                      a.finetune, len(saved & own), len(own), len(own - saved), len(saved - own))
         else:
-            net.initialize(mx.init.Xavier(magnitude=2), ctx=ctx)
+            net.initialize(initializer(a), ctx=ctx)
             warm_up(net, ctx, task.input_shape)
             if a.pretrained is not None:
                 from symbols.common import load_imagenet
