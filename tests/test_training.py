@@ -413,3 +413,16 @@ def test_torch_init_draws_weights_within_one_over_the_square_root_of_fan_in(tmp_
         fan_in = int(np.prod(w.shape[1:]))
         assert np.abs(w).max() <= 1 / np.sqrt(fan_in) + 1e-6 and np.abs(w).max() > 0.8 / np.sqrt(fan_in)
     assert len(dense) == 3 and len(conv) == 7
+
+
+def test_a_run_that_diverges_stops_exports_its_best_epoch_and_says_so(tmp_path, course21_archive):
+    """course_stage1 at SGD rate 1 on squared pixel errors: the loss is not finite within a few epochs."""
+    out = str(tmp_path / "nan")
+    with pytest.raises(SystemExit, match=r"training diverged in epoch (\d+).*best epoch before it exported"):
+        _fit(tmp_path, "nan", course21_archive, "--epochs", "30", "--optimizer", "sgd", "--lr", "1", "--loss", "l2",
+             "--lr_mode", "constant", "--val", course21_archive[1])
+    rows = open(os.path.join(out, "metrics.csv")).read().splitlines()
+    assert len(rows) - 1 < 30  # stopped: the diverged epoch is not written, nor any after it
+    assert os.path.exists(os.path.join(out, "model-0000.params"))
+    best = json.load(open(os.path.join(out, "best_metrics.json")))
+    assert np.isfinite(best["nme"])

@@ -201,8 +201,24 @@ class Fitted:
     """What ``fit`` returns: the network (holding the last epoch's weights, or the calibrated best ones),
     the best epoch's metrics and this process's rank (exports are rank 0's)."""
 
-    def __init__(self, net, metrics, rank):
+    def __init__(self, net, metrics, rank, diverged=None):
         self.net, self.metrics, self.rank = net, metrics, rank
+        self.diverged = diverged  # the epoch whose training loss was not finite (training stopped there)
+
+
+def fit_and_export(task, args, export):
+    """``fit``, then ``export(task, args, net, out, metrics)`` of the best epoch on rank 0 (unless
+    ``--no_export``); a run that diverged exports its best epoch, then ends with an error saying so."""
+    fitted = fit(task, args)
+    kept = fitted.diverged is None or os.path.exists(os.path.join(args.out, "best.params"))
+    if fitted.rank == 0 and not args.no_export and kept:
+        export(task, args, fitted.net, args.out, fitted.metrics)
+    if fitted.diverged is not None:
+        raise SystemExit("error: %s: training diverged in epoch %d (training loss not finite); stopped there, %s "
+                         "(lower --lr, or another --init)"
+                         % (args.out, fitted.diverged,
+                            "the best epoch before it exported" if fitted.metrics else "nothing to export"))
+    return fitted
 
 
 def fit(task, args):
@@ -212,6 +228,11 @@ def fit(task, args):
     trainer = run.build_trainer(net)
     for epoch in range(run.start_epoch, args.epochs):
         row = run.one_epoch(net, trainer, epoch)
+        if not np.isfinite(row["train_loss"]):  # nothing after this epoch can recover; keep what came before
+            log.error("epoch %d: training loss %s: training diverged, stopped", epoch, row["train_loss"])
+            fitted = run.finish(net)
+            fitted.diverged = epoch
+            return fitted
         run.checkpoint(net, trainer, epoch, row)
     return run.finish(net)
 

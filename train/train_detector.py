@@ -37,9 +37,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     task = detect_task.DetectionTask(args)
-    fitted = loop.fit(task, args)
-    if fitted.rank == 0 and not args.no_export:
-        export_run(task, args, fitted.net, args.out, fitted.metrics, onnx=getattr(args, "onnx", False))
+    fitted = loop.fit_and_export(task, args, lambda *a: export_run(*a, onnx=getattr(args, "onnx", False)))
     return fitted.metrics
 
 

@@ -51,9 +51,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.phase == "train":
         task = gaze_task.GazeTask(args)
-        fitted = loop.fit(task, args)
-        if fitted.rank == 0 and not args.no_export:
-            export_run(task, args, fitted.net, args.out, fitted.metrics, onnx=getattr(args, "onnx", False))
+        fitted = loop.fit_and_export(task, args, lambda *a: export_run(*a, onnx=getattr(args, "onnx", False)))
         return fitted.metrics
     return test(args)
 

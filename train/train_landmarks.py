@@ -103,9 +103,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.phase in ("train", "finetune"):
         task = landmark_task.LandmarkTask(args)
-        fitted = loop.fit(task, args)
-        if fitted.rank == 0 and not args.no_export:
-            export_run(task, args, fitted.net, args.out, fitted.metrics, onnx=getattr(args, "onnx", False))
+        fitted = loop.fit_and_export(task, args, lambda *a: export_run(*a, onnx=getattr(args, "onnx", False)))
         return fitted.metrics
     if args.phase == "test":
         return test(args)
