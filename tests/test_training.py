@@ -399,7 +399,10 @@ def test_total_batch_splits_one_batch_over_the_devices_and_iters_counts_updates(
     # updates 1-2 at 0.05, update 3 (past step 2) at 0.005
     assert [float(r["lr"]) for r in epochs] == [pytest.approx(0.05), pytest.approx(0.005)]
     assert [int(r["updates"]) for r in epochs] == [2, 3]  # the second epoch cut to one update
-    with pytest.raises(SystemExit, match="--total_batch 1 is smaller than the 2 devices"):
+    from train.loop import batch_per_step
+    args = train_landmarks.parse_args(["--train", course21_archive[0], "--out", "unused", "--total_batch", "128"])
+    assert batch_per_step(args, 4) == 128 and batch_per_step(args, 2, workers=2) == 64  # a dist worker's share
+    with pytest.raises(SystemExit, match="--total_batch 1 does not split over 1 workers of 2 devices"):
         _fit(tmp_path, "tiny", course21_archive, "--gpu_ids", "cpu:0,cpu:1", "--total_batch", "1", *common)
 
 

@@ -85,14 +85,14 @@ def lr_scheduler(args, steps_per_epoch):
                                                 warmup_steps=warm, warmup_begin_lr=args.lr * 0.01)
 
 
-def batch_per_step(args, devices_count):
-    """The samples of one update on this worker: ``--total_batch`` (split over the devices), else
-    ``--batch_size`` per device."""
+def batch_per_step(args, devices_count, workers=1):
+    """The samples of one update on this worker: its share of ``--total_batch`` (split over the workers of a
+    dist kvstore, then over this worker's devices), else ``--batch_size`` per device."""
     if getattr(args, "total_batch", 0):
-        if args.total_batch < devices_count:
-            raise SystemExit("error: --total_batch %d is smaller than the %d devices it is split over"
-                             % (args.total_batch, devices_count))
-        return args.total_batch
+        if args.total_batch % workers or args.total_batch < devices_count * workers:
+            raise SystemExit("error: --total_batch %d does not split over %d workers of %d devices"
+                             % (args.total_batch, workers, devices_count))
+        return args.total_batch // workers
     return args.batch_size * devices_count
 
 
@@ -272,7 +272,7 @@ class _Run:
         a = self.args
         self.train_ds, self.val_ds = self.task.datasets(a, self.rank, self.workers, seed=(a.seed, self.rank))
         workers = os.cpu_count() if a.num_workers is None else a.num_workers
-        self.batch = batch_per_step(a, len(self.ctx))
+        self.batch = batch_per_step(a, len(self.ctx), self.workers)
         if 2 * len(self.train_ds) < self.batch:  # a batch is filled from at most two passes (rollover)
             given = ("--total_batch %d" % a.total_batch if a.total_batch else
                      "--batch_size %d on %d devices" % (a.batch_size, len(self.ctx)))
