@@ -12,6 +12,7 @@ from symbols.landmarks import PFLD, BackboneRegressor, BaseRegressor, CourseCNN,
 _MODELS = {
     "course_stage1": partial(CourseCNN, face_head=False, output="px"),
     "course_stage2_cnn": partial(CourseCNN, width=2.0, bn=True, dropout=0.2, output="px"),
+    "course_stage2_fpn": partial(CourseCNN, width=2.0, bn=True, dropout=0.2, output="px", fpn=True),
     "course_stage3_cnn": partial(CourseCNN, width=2.0, bn=True, dropout=0.2, face_head=True),
     "course_stage3_cnn_hm": partial(CourseCNN, width=2.0, bn=True, face_head=True, head="integral"),
     "course_stage2_resnet18": partial(BackboneRegressor, backbone="resnet18"),

@@ -73,10 +73,15 @@ class CourseCNN(_LandmarkNet):
     the course's network does (its MSE and SGD rate are in those units), and starts where its initialiser puts
     it; the block hands on shares of the input side like every landmark network.  ``'share'``: the layer
     answers in shares and starts at the training faces' mean shape (``LandmarkTask.init_network``).
+    ``fpn=True`` (``course_stage2_fpn``, the FPN option the course suggests for stage 2): a top-down pathway
+    over the trunk's last two scales: 1x1 lateral convolutions of the 8 x 8 map (after the 24-channel
+    convolutions) and the 4 x 4 map (the trunk's end) to 64 channels (times ``width``), the 4 x 4 one upsampled
+    (nearest) and added to the 8 x 8 one, a 3x3 convolution; the dense head reads that merged map pooled to
+    4 x 4 beside the 4 x 4 level.  (The course CNN's earlier map, 23 x 23, is no integer multiple of 8.)
     """
 
     def __init__(self, num_points=21, face_head=False, width=1.0, bn=False, dropout=0.0, input_size=112,
-                 input_channels=1, head="dense", output="share", **kwargs):
+                 input_channels=1, head="dense", output="share", fpn=False, **kwargs):
         super().__init__(**kwargs)
         self._init_meta(num_points, input_size, input_channels, face_head)
         if head not in ("dense", "integral"):
@@ -102,8 +107,16 @@ class CourseCNN(_LandmarkNet):
                 t.add(conv(16, 3), conv(16, 3), nn.AvgPool2D(2, 2, ceil_mode=True))
                 t.add(conv(24, 3), conv(24, 3), nn.AvgPool2D(2, 2, ceil_mode=True))
                 t.add(conv(40, 3, pad=1), conv(80, 3, pad=1))
-                if not self.integral:
+                if not self.integral and not fpn:
                     t.add(nn.Flatten())
+            self.fpn = None
+            if fpn:
+                if self.integral:
+                    raise ValueError("fpn is for the dense head")
+                self.fpn = nn.HybridSequential(prefix="fpn_")
+                with self.fpn.name_scope():  # lateral 8 x 8, lateral 4 x 4, the merged map's 3x3
+                    self.fpn.add(conv_bn(c(64), 1, act=None, bn=bn), conv_bn(c(64), 1, act=None, bn=bn),
+                                 conv(64, 3, pad=1))
             self.head = nn.HybridSequential(prefix="lmk_")
             with self.head.name_scope():
                 if self.integral:
@@ -121,8 +134,26 @@ class CourseCNN(_LandmarkNet):
                 with self.cls.name_scope():
                     self.cls.add(nn.Dense(128), nn.PReLU(), nn.Dense(2))  # Dense flattens the map itself
 
+    FPN_SPLIT = 7  # the trunk's layers up to its 8 x 8 map (conv 8, pool, conv 16 x 2, pool, conv 24 x 2)
+
+    def features(self, F, x):
+        if self.fpn is None:
+            return self.trunk(x)
+        layers = list(self.trunk._children.values())
+        c4 = x
+        for layer in layers[:self.FPN_SPLIT]:
+            c4 = layer(c4)
+        c5 = c4
+        for layer in layers[self.FPN_SPLIT:]:
+            c5 = layer(c5)
+        lat4, lat5, smooth = self.fpn._children.values()
+        top = lat5(c5)
+        merged = smooth(lat4(c4) + F.UpSampling(top, scale=2, sample_type="nearest"))
+        return F.concat(F.flatten(F.Pooling(merged, kernel=(2, 2), stride=(2, 2), pool_type="avg")),
+                        F.flatten(top), dim=1)
+
     def hybrid_forward(self, F, x):
-        f = self.trunk(self.norm(x))
+        f = self.features(F, self.norm(x))
         points = self.head(f) if self.px_scale is None else self.head(f) * self.px_scale
         if self.face_head:
             return points, self.cls(f)

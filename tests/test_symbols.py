@@ -178,3 +178,21 @@ def test_pretrained_backbone_comes_from_the_local_model_store_and_nothing_downlo
     assert load_imagenet(net)["resnet18_v1b"] == loaded["resnet18_v1b"]
     with pytest.raises(SystemExit, match="no ImageNet backbone"):
         load_imagenet(get_model("course_stage1"))
+
+
+def test_course_stage2_fpn_merges_the_4x4_level_into_the_8x8_one_top_down():
+    net = get_model("course_stage2_fpn")
+    net.initialize(mx.init.Xavier())
+    x = mx.nd.random.uniform(0, 255, (2, 1, 112, 112))
+    layers = list(net.trunk._children.values())
+    c4 = net.norm(x)
+    for layer in layers[:net.FPN_SPLIT]:
+        c4 = layer(c4)
+    assert c4.shape == (2, 48, 8, 8)  # the 24-channel convolutions' map, at width 2
+    f = net.features(mx.nd, net.norm(x))
+    assert f.shape == (2, 2 * 128 * 4 * 4)  # the merged 8 x 8 map pooled to 4 x 4, beside the 4 x 4 level
+    lat4 = net.fpn[0][0]
+    before = net(x)[0].asnumpy()
+    lat4.weight.set_data(mx.nd.zeros_like(lat4.weight.data()))  # cut the 8 x 8 lateral: the answer changes
+    assert np.abs(net(x)[0].asnumpy() - before).max() > 1e-6
+    assert net.px_scale == 1 / 112 and not net.starts_at_mean_shape  # answers in pixels, as stage 2

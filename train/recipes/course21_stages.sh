@@ -7,7 +7,8 @@
 # shift, colour).  The course's targets: training loss under 3 and validation loss under 9 (px squared).
 # Usage: train/recipes/course21_stages.sh DATA_DIR OUT_DIR   (DATA_DIR: a course folder with label.txt)
 #   the split by photo of course21.sh (train 70 / val 10 / test 20, seed 0), without non-face crops; each
-#   stage's epoch picked on the val photos (NME), scored on the test photos without flipping.  EPOCHS; GPU_IDS;
+#   stage's epoch picked on the val photos (NME), scored on the test photos without flipping.  STAGE2_MODEL=
+#   course_stage2_fpn: stage 2 with the FPN option.  EPOCHS; GPU_IDS;
 #   PYTHON.  QUICK=1: a smoke run of every step (1 epoch of 2 batches).
 set -euo pipefail
 DATA=${1:?usage: $0 DATA_DIR OUT_DIR}
@@ -30,7 +31,7 @@ STATUS=()
 $PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/val" --model course_stage1 \
     "${COURSE[@]}" "${NO_AUGMENTATION[@]}" --gpu_ids "${GPU_IDS:-}" --out "$OUT/stage1" "${EXTRA[@]}" \
     && STATUS+=(finished) || STATUS+=(diverged)
-$PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/val" --model course_stage2_cnn \
+$PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/val" --model "${STAGE2_MODEL:-course_stage2_cnn}" \
     "${COURSE[@]}" --gpu_ids "${GPU_IDS:-}" --out "$OUT/stage2" "${EXTRA[@]}" && STATUS+=(finished) || STATUS+=(diverged)
 for s in stage1 stage2; do
   $PY "$ROOT/deploy/score.py" --model "$OUT/$s/model" --archive "$OUT/rec/test" --out "$OUT/score/$s" \
