@@ -3,8 +3,8 @@
 # face/non-face branch), MSE on the points in input pixels (nn.MSELoss: averaged), SGD lr 0.001 momentum 0.5
 # without weight decay, batch 64, 100 epochs (the course's starter code), the net's last layer in pixels
 # (course_stage1, course_stage2_cnn: output='px'), PyTorch's default initialisation (--init torch).  Stage 1:
-# the course's CNN, no augmentation.  Stage 2: the stronger CNN (batch norm, twice the channels, dropout) with this project's augmentation (flips, rotation, zoom,
-# shift, colour).  The course's targets: training loss under 3 and validation loss under 9 (px squared).
+# the course's CNN, no augmentation.  Stage 2: the stronger CNN (batch norm, twice the channels, dropout) with
+# this project's augmentation (flips, rotation, zoom, shift, colour).  The course's targets: training loss under 3 and validation loss under 9 (px squared).
 # Usage: train/recipes/course21_stages.sh DATA_DIR OUT_DIR   (DATA_DIR: a course folder with label.txt)
 #   the split by photo of course21.sh (train 70 / val 10 / test 20, seed 0), without non-face crops; each
 #   stage's epoch picked on the val photos (NME), scored on the test photos without flipping.  STAGE2_MODEL=
@@ -31,8 +31,9 @@ STATUS=()
 $PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/val" --model course_stage1 \
     "${COURSE[@]}" "${NO_AUGMENTATION[@]}" --gpu_ids "${GPU_IDS:-}" --out "$OUT/stage1" "${EXTRA[@]}" \
     && STATUS+=(finished) || STATUS+=(diverged)
-$PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/val" --model "${STAGE2_MODEL:-course_stage2_cnn}" \
-    "${COURSE[@]}" --gpu_ids "${GPU_IDS:-}" --out "$OUT/stage2" "${EXTRA[@]}" && STATUS+=(finished) || STATUS+=(diverged)
+$PY "$ROOT/train/train_landmarks.py" --train "$OUT/rec/train" --val "$OUT/rec/val" \
+    --model "${STAGE2_MODEL:-course_stage2_cnn}" "${COURSE[@]}" --gpu_ids "${GPU_IDS:-}" --out "$OUT/stage2" \
+    "${EXTRA[@]}" && STATUS+=(finished) || STATUS+=(diverged)
 for s in stage1 stage2; do
   $PY "$ROOT/deploy/score.py" --model "$OUT/$s/model" --archive "$OUT/rec/test" --out "$OUT/score/$s" \
       --gpu_ids "${GPU_IDS:-}"
