@@ -4,7 +4,8 @@
 # without weight decay, batch 64, 100 epochs (the course's starter code), the net's last layer in pixels
 # (course_stage1, course_stage2_cnn: output='px'), PyTorch's default initialisation (--init torch).  Stage 1:
 # the course's CNN, no augmentation.  Stage 2: the stronger CNN (batch norm, twice the channels, dropout) with
-# this project's augmentation (flips, rotation, zoom, shift, colour).  The course's targets: training loss under 3 and validation loss under 9 (px squared).
+# this project's augmentation (flips, rotation, zoom, shift, colour).  The course's targets: training loss under
+# 3 and validation loss under 9 (px squared).
 # Usage: train/recipes/course21_stages.sh DATA_DIR OUT_DIR   (DATA_DIR: a course folder with label.txt)
 #   the split by photo of course21.sh (train 70 / val 10 / test 20, seed 0), without non-face crops; each
 #   stage's epoch picked on the val photos (NME), scored on the test photos without flipping.  STAGE2_MODEL=
