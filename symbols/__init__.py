@@ -32,6 +32,7 @@ _MODELS = {
     "mc4_gazenet": MC4GazeNet,
     "mc4_gazenet_2eyes": partial(MC4GazeNet, eyes="both"),
     "mc4_gazenet_small": partial(MC4GazeNet, backbone="small", eyes="both"),
+    "mc4_gazenet_small_1eye": partial(MC4GazeNet, backbone="small", eyes="one"),
     "mc4_gazenet_resnet18": partial(MC4GazeNet, backbone="resnet18", eyes="both"),
     "mobile_facegaze": MobileFaceGaze,
     "mobile_facegaze_sm": partial(MobileFaceGaze, head="softmax_bn"),
