@@ -200,7 +200,7 @@ class Gaze360Net(HybridBlock, ZooBackbones):
 
     ``frame_head``: how a frame's pooled 512 features become its 256: ``"source"`` as the source's code
     (its ResNet-18 keeps a 1000-wide layer with ReLU, ``fc1``, and adds ``fc2``, 1000 -> 256 without
-    activation); ``"relu256"`` one 512 -> 256 layer with ReLU (this project's first reading, 0.77 M
+    activation); ``"relu256"`` one 512 -> 256 layer with ReLU (this project's first reading, 0.64 M
     parameters fewer).
     ``frames=1`` is ``gaze360_static``: the centre frame alone, no LSTM.
     Input: the archive's tiled frames (N, 3, S, 7 S).  Output: (N, 3) yaw, pitch, sigma (radians).
