@@ -299,7 +299,7 @@ class _Run:
             net.load_parameters(os.path.join(a.out, "last.params"), ctx=ctx)
             log.info("resumed from epoch %d", self.start_epoch - 1)
         elif a.finetune:
-            net.initialize(mx.init.Xavier(magnitude=2), ctx=ctx)
+            net.initialize(initializer(a), ctx=ctx)
             warm_up(net, ctx, task.input_shape)
             saved = set(mx.nd.load(a.finetune))
             own = set(net._collect_params_with_prefix())
