@@ -34,8 +34,8 @@ class ArchiveReader:
         if not 0 <= part_index < num_parts:
             raise ValueError("part_index %d not in [0, %d)" % (part_index, num_parts))
         self.keys = np.arange(part_index, len(self.offsets), num_parts)
-        self._fh = None
-        self._pid = None
+        self._fds = {}  # process id -> its descriptor of the .rec file (a forked worker opens its own)
+        self._end = None
 
     def _read_index(self):
         try:
@@ -67,41 +67,55 @@ class ArchiveReader:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_fh"] = None
-        state["_pid"] = None
+        state["_fds"] = {}
         return state
 
-    def _file(self):
-        if self._fh is None or self._pid != os.getpid():
-            self._fh = open(self.rec_path, "rb")
-            self._pid = os.getpid()
-        return self._fh
+    def _fd(self):
+        """This process's descriptor of the .rec file (threads share it: reads are ``os.pread``)."""
+        pid = os.getpid()
+        fd = self._fds.get(pid)
+        if fd is None:
+            fd = os.open(self.rec_path, os.O_RDONLY)
+            if self._fds.setdefault(pid, fd) != fd:  # another thread opened it first
+                os.close(fd)
+                fd = self._fds[pid]
+        return fd
+
+    def _ends(self):
+        """Where each record's bytes end: the next record's start (records are read whole, in one call)."""
+        if self._end is None:
+            starts = np.asarray(self.offsets, np.int64)
+            order = np.argsort(starts, kind="stable")
+            ends = np.empty_like(starts)
+            ends[order] = np.append(starts[order][1:], self._size)
+            self._end = ends
+        return self._end
 
     def read_payload(self, key):
-        """The raw payload (IRHeader + label + image bytes) of record ``key``."""
-        f = self._file()
-        f.seek(self.offsets[key])
-        chunks = []
+        """The raw payload (IRHeader + label + image bytes) of record ``key``.  Reads with ``os.pread``: one
+        reader serves several threads."""
+        fd = self._fd()
+        start = self.offsets[key]
+        blob = os.pread(fd, int(self._ends()[key]) - start, start)
+        chunks, pos = [], 0
         while True:
-            head = f.read(8)
-            if len(head) < 8:
+            if len(blob) < pos + 8:
                 raise ArchiveError("%s: record %d is truncated (file ends at byte %d)"
                                    % (self.rec_path, key, self._size))
-            magic, lrec = struct.unpack("<II", head)
+            magic, lrec = struct.unpack_from("<II", blob, pos)
             if magic != MAGIC:
                 raise ArchiveError("%s: record %d: bad magic at byte %d (corrupt archive or wrong .idx)"
-                                   % (self.rec_path, key, f.tell() - 8))
+                                   % (self.rec_path, key, start + pos))
             cflag, length = lrec >> 29, lrec & ((1 << 29) - 1)
-            data = f.read(length)
-            if len(data) < length:
+            if len(blob) < pos + 8 + length:
                 raise ArchiveError("%s: record %d is truncated (needs %d bytes, file ends at byte %d)"
                                    % (self.rec_path, key, length, self._size))
-            chunks.append(data)
+            chunks.append(blob[pos + 8:pos + 8 + length])
             if cflag in (0, 3):
                 break
             chunks.append(struct.pack("<I", MAGIC))
-            f.seek((-length) % 4, 1)
-        return b"".join(chunks)
+            pos += 8 + length + (-length) % 4
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def read(self, i, decode=True):
         """Sample ``i`` of this shard: (image, label float32 vector).
@@ -124,13 +138,69 @@ class ArchiveReader:
         return decode_image(img_bytes, self.meta["image"].get("channels", 3), self.rec_path, key), label.copy()
 
 
-def decode_image(img_bytes, channels, path="<memory>", key=-1):
+_REDUCED = {(1, 2): "IMREAD_REDUCED_GRAYSCALE_2", (1, 4): "IMREAD_REDUCED_GRAYSCALE_4",
+            (1, 8): "IMREAD_REDUCED_GRAYSCALE_8", (3, 2): "IMREAD_REDUCED_COLOR_2", (3, 4): "IMREAD_REDUCED_COLOR_4",
+            (3, 8): "IMREAD_REDUCED_COLOR_8"}
+
+
+def decode_image(img_bytes, channels, path="<memory>", key=-1, reduce=1):
+    """Decode a record's image; ``reduce`` (2, 4 or 8): at that fraction of its size (JPEG's scaled decoding)."""
     import cv2
-    flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
+    if reduce > 1:
+        flag = getattr(cv2, _REDUCED[(1 if channels == 1 else 3, reduce)])
+    else:
+        flag = cv2.IMREAD_GRAYSCALE if channels == 1 else cv2.IMREAD_COLOR
     img = cv2.imdecode(np.frombuffer(img_bytes, dtype=np.uint8), flag)
     if img is None:
         raise ArchiveError("%s: record %d: image bytes do not decode (corrupt record)" % (path, key))
     return img
+
+
+class Batch:
+    """A whole batch read but not yet transformed (``RecordDataset.batch``): ``arrays(out)`` transforms it,
+    writing the data straight into ``out`` (an (N, C, S, S) uint8 array, e.g. a view of the shared memory the
+    loader hands over) when given."""
+
+    def __init__(self, transform, images, labels, draws, sizes=None):
+        self.transform, self.images, self.labels, self.draws, self.sizes = transform, images, labels, draws, sizes
+
+    def __len__(self):
+        return len(self.images)
+
+    @property
+    def shape(self):
+        """The data's shape (N, C, S, S)."""
+        return (len(self.images), self.transform.channels, self.transform.size, self.transform.size)
+
+    def arrays(self, out=None):
+        """(data (N, C, S, S) uint8, labels (N, width) float32)."""
+        return self.transform.batch(self.images, self.labels, self.draws, out=out, sizes=self.sizes)
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix(x):
+    """SplitMix64's output function of uint64 states (wrapping arithmetic)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def sample_uniforms(seed, epochs, indices, count):
+    """(N, count) uniforms in [0, 1): the draws of samples ``indices`` (N,) in passes ``epochs`` (N,) of a
+    dataset seeded with the ints ``seed``.  Each sample's row is a pure function of (seed, epoch, index): a
+    SplitMix64 stream started from a hash of the three, computed for the whole batch at once."""
+    with np.errstate(over="ignore"):
+        h = np.zeros(len(indices), np.uint64)
+        for word in [*(np.uint64(int(w) % (1 << 64)) for w in seed), np.asarray(epochs, np.int64).astype(np.uint64),
+                     np.asarray(indices, np.int64).astype(np.uint64)]:
+            h = _splitmix(h + word + _GOLDEN)
+        steps = np.arange(1, count + 1, dtype=np.uint64) * _GOLDEN
+        x = _splitmix(h[:, None] + steps[None, :])
+    return (x >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
 
 
 def _record_dataset():
@@ -159,6 +229,8 @@ def _record_dataset():
             return len(self.reader)
 
         def __getitem__(self, k):
+            if isinstance(k, (tuple, list, np.ndarray)):  # a whole batch (``batch``)
+                return self.batch(k)
             epoch, i = divmod(int(k), len(self))
             img, label = self.reader.read(i)
             if img.ndim == 2:
@@ -168,6 +240,28 @@ def _record_dataset():
             if self.seed is None:
                 return self._transform(img, label)
             return self._transform(img, label, np.random.default_rng([*self.seed, epoch, i]))
+
+        def batch(self, keys):
+            """Items ``keys`` at once.  With a transform that transforms batches (``transform.batch``): a
+            ``Batch`` (its ``arrays()`` are (data, labels)), the sample draws of a seeded dataset from
+            ``sample_uniforms``; otherwise the list of items."""
+            keys = [int(k) for k in np.ravel(keys)]
+            batched = getattr(self._transform, "batch", None)
+            if batched is None:
+                return [self[k] for k in keys]
+            epochs, idx = np.divmod(np.asarray(keys, np.int64), max(1, len(self)))
+            info = self.meta["image"]
+            size = (info.get("width"), info.get("height"))
+            reduce = getattr(self._transform, "decode_reduction", None)
+            r = reduce(*size) if reduce and None not in size and info.get("encoding") == "jpg" else 1
+            images, labels = [], []
+            for i in idx:
+                data, label = self.reader.read(int(i), decode=False)
+                img = decode_image(data, info.get("channels", 3), self.reader.rec_path, int(i), reduce=r)
+                images.append(img[:, :, None] if img.ndim == 2 else img)
+                labels.append(label)
+            u = None if self.seed is None else sample_uniforms(self.seed, epochs, idx, self._transform.draws)
+            return Batch(self._transform, images, np.stack(labels), u, [size] * len(images) if r > 1 else None)
 
         def labels(self):
             """All labels of this shard, (N, width), read without decoding images (fixed-width layouts)."""

@@ -413,13 +413,32 @@ def to3x3(A):
     return np.vstack([A, [0.0, 0.0, 1.0]])
 
 
+def _affines(A):
+    """2x3 affines as (..., 2, 3) float64 (a flat (6,) vector is one affine)."""
+    A = np.asarray(A, dtype=np.float64)
+    return A.reshape(2, 3) if A.shape == (6,) else A
+
+
 def invert_affine(A):
-    return np.linalg.inv(to3x3(A))[:2]
+    """The inverse of each 2x3 affine (..., 2, 3) (or flat (6,)), in closed form (no LAPACK call: cheap in loader
+    workers, and free of the BLAS threads that stall under load)."""
+    A = _affines(A)
+    a, b, c, d, e, f = (A[..., i, j] for i in (0, 1) for j in (0, 1, 2))
+    det = a * e - b * d
+    inv = np.empty(A.shape)
+    inv[..., 0, 0], inv[..., 0, 1] = e / det, -b / det
+    inv[..., 1, 0], inv[..., 1, 1] = -d / det, a / det
+    inv[..., 0, 2] = -(inv[..., 0, 0] * c + inv[..., 0, 1] * f)
+    inv[..., 1, 2] = -(inv[..., 1, 0] * c + inv[..., 1, 1] * f)
+    return inv
 
 
 def compose_affine(A, B):
-    """The affine ``A o B`` (apply B first)."""
-    return (to3x3(A) @ to3x3(B))[:2]
+    """The affine ``A o B`` (apply B first); either may be a stack (..., 2, 3) (broadcast)."""
+    A, B = _affines(A), _affines(B)
+    out = A[..., :, :2] @ B
+    out[..., :, 2] += A[..., :, 2]
+    return out
 
 
 def apply_affine(A, points):

@@ -174,11 +174,84 @@ class EpochBatches:
         return self.steps
 
 
+class WholeBatches:
+    """A batch sampler that hands each batch of ``sampler`` to the dataset as one key (a tuple): the dataset
+    makes the whole batch in one call (``RecordDataset.batch``), the label arithmetic done for all its
+    samples at once."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+
+    def __iter__(self):
+        return ([tuple(keys)] for keys in self.sampler)
+
+    def __len__(self):
+        return len(self.sampler)
+
+
+def _writable(arr):
+    """A numpy view of the memory of the CPU NDArray ``arr`` (nothing pending on it), to fill in place."""
+    import ctypes
+
+    from mxnet.base import _LIB, check_call
+    ptr = ctypes.c_void_p()
+    check_call(_LIB.MXNDArrayGetData(arr.handle, ctypes.byref(ptr)))
+    size = int(np.prod(arr.shape)) * np.dtype(arr.dtype).itemsize
+    return np.frombuffer((ctypes.c_uint8 * size).from_address(ptr.value), np.uint8).view(arr.dtype).reshape(arr.shape)
+
+
+def _whole_batch(items, shared):
+    from mxnet import context, nd
+    from mxnet.gluon.data.dataloader import default_batchify_fn, default_mp_batchify_fn
+
+    from recordio.dataset import Batch
+    (made,) = items
+    if not isinstance(made, Batch):  # a transform without ``batch``: the list of items
+        return (default_mp_batchify_fn if shared else default_batchify_fn)(made)
+    ctx = context.Context("cpu_shared", 0) if shared else context.cpu()
+    data = nd.empty(made.shape, ctx=ctx, dtype=np.uint8)
+    _, labels = made.arrays(out=_writable(data))  # the warps write into the memory handed over: no copy
+    return [data, nd.array(labels, dtype=labels.dtype, ctx=ctx)]
+
+
+def whole_batch(items):
+    """The batchify function of ``WholeBatches`` in the main process."""
+    return _whole_batch(items, False)
+
+
+def whole_batch_shared(items):
+    """The batchify function of ``WholeBatches`` in loader worker processes (arrays in shared memory)."""
+    return _whole_batch(items, True)
+
+
+def batch_loader(dataset, batch_sampler, workers):
+    """A DataLoader whose workers make whole batches (``WholeBatches``)."""
+    from mxnet import gluon
+    return gluon.data.DataLoader(dataset, batch_sampler=WholeBatches(batch_sampler), num_workers=workers,
+                                 batchify_fn=whole_batch_shared if workers else whole_batch, thread_pool=False)
+
+
+class InOrder:
+    """The batches of ``batch`` consecutive samples of ``length``, the last one short (validation)."""
+
+    def __init__(self, length, batch):
+        self.length, self.batch = length, batch
+
+    def __iter__(self):
+        return (list(range(k, min(k + self.batch, self.length))) for k in range(0, self.length, self.batch))
+
+    def __len__(self):
+        return -(-self.length // self.batch)
+
+
 def train_loader(dataset, batch, workers, seed, steps, epoch=0, weights=None):
     """The training DataLoader: each pass over it is the next epoch's ``steps`` batches of ``EpochBatches``."""
-    from mxnet import gluon
-    return gluon.data.DataLoader(dataset, batch_sampler=EpochBatches(len(dataset), batch, steps, seed, epoch, weights),
-                                 num_workers=workers, thread_pool=False)
+    return batch_loader(dataset, EpochBatches(len(dataset), batch, steps, seed, epoch, weights), workers)
+
+
+def val_loader(dataset, batch, workers):
+    """The validation DataLoader: the samples in order, in batches of ``batch``."""
+    return batch_loader(dataset, InOrder(len(dataset), batch), workers)
 
 
 def claim_run_dir(args):
@@ -268,7 +341,6 @@ class _Run:
         self.best_val = None  # the best epoch's validation outputs, kept for tasks that calibrate on them
 
     def _loaders(self):
-        from mxnet import gluon
         a = self.args
         self.train_ds, self.val_ds = self.task.datasets(a, self.rank, self.workers, seed=(a.seed, self.rank))
         workers = os.cpu_count() if a.num_workers is None else a.num_workers
@@ -286,8 +358,7 @@ class _Run:
             a.epochs = -(-a.iters // self.steps)
         self.train_loader = train_loader(self.train_ds, self.batch, workers, (a.seed, self.rank), self.steps,
                                          self.start_epoch, self.task.sample_weights(self.train_ds))
-        self.val_loader = gluon.data.DataLoader(self.val_ds, batch_size=self.batch, shuffle=False,
-                                                num_workers=workers) if self.val_ds is not None else None
+        self.val_loader = val_loader(self.val_ds, self.batch, workers) if self.val_ds is not None else None
 
     def initialise(self):
         """The network: resumed from last.params, started from --finetune's parameters, or initialised afresh
@@ -450,9 +521,8 @@ def load_trained(task, args, ctx=None):
 
 def evaluate_val(task, net, args, batch_size):
     """``task``'s metrics of ``net`` on the ``--val`` archive (validation transform)."""
-    from mxnet import gluon
     _, val = task.datasets(argparse.Namespace(**{**vars(args), "train": None}), 0, 1)
-    outs, labels = predict(net, gluon.data.DataLoader(val, batch_size=batch_size), devices.contexts(args.gpu_ids))
+    outs, labels = predict(net, val_loader(val, batch_size, 0), devices.contexts(args.gpu_ids))
     return task.evaluate(outs, labels)
 
 
