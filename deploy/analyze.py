@@ -54,6 +54,7 @@ from recordio.devices import use_all_cores  # noqa: E402
 use_all_cores()  # before MXNet loads: it reads OMP_NUM_THREADS once
 
 import cv2  # noqa: E402
+import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from deploy.analyzer import (DEFAULTS, PHOTO_DETECTOR, SHIPPED_DETECTOR, SHIPPED_LANDMARKS,  # noqa: E402,F401
@@ -131,7 +132,7 @@ def parse_args(argv=None):
     ap.add_argument("--no_draw", action="store_true", help="write results.jsonl only")
     ap.add_argument("--show", action="store_true", help="show the drawn photos or frames in a window (q stops)")
     ap.add_argument("--gpu_ids", default="", help="e.g. 0; empty = CPU")
-    add_backend_args(ap)
+    add_backend_args(ap, auto=True)
     args = ap.parse_args(argv)
     if not args.inputs and args.camera is None:
         ap.error("give photos, folders or videos, or --camera N")
@@ -170,26 +171,33 @@ def analyze_photo(an, path, results, drawn_path, summary, show=False):
 
 
 def analyze_video(an, source, results, drawn_path, max_frames=0, show=False):
-    """Every frame of a video file (or a camera index) into ``results``, drawn to ``drawn_path``; (frames,
-    faces)."""
-    writer = None
-    for frame in an.video(source, max_frames, progress=True):
-        for face in frame.faces:
-            results.write(json.dumps(face.as_dict()) + "\n")
-        if not (drawn_path or show):
-            continue
-        canvas = an.draw(frame.image.copy(), frame.faces)
-        if drawn_path:
-            if writer is None:
-                os.makedirs(os.path.dirname(drawn_path) or ".", exist_ok=True)
-                h, w = canvas.shape[:2]
-                writer = cv2.VideoWriter(drawn_path, cv2.VideoWriter_fourcc(*"mp4v"), frame.fps, (w, h))
-            writer.write(canvas)
-        if show and not _show(canvas):
-            break
-    if writer is not None:
-        writer.release()
-    return an.video_counts["frames"], an.video_counts["faces"]
+    """Every frame of a video file (or a camera index) into ``results``, drawn to ``drawn_path`` (encoded on a
+    writer thread); (frames, faces, latencies): a camera's latencies are the seconds from reading each frame to
+    its drawn output."""
+    from deploy.videoio import FrameWriter
+    writer, latencies = None, []
+    try:
+        for frame in an.video(source, max_frames, progress=True):
+            for face in frame.faces:
+                results.write(json.dumps(face.as_dict()) + "\n")
+            if not (drawn_path or show):
+                continue
+            canvas = an.draw(frame.image.copy(), frame.faces)
+            if drawn_path:
+                if writer is None:
+                    os.makedirs(os.path.dirname(drawn_path) or ".", exist_ok=True)
+                    h, w = canvas.shape[:2]
+                    writer = FrameWriter(cv2.VideoWriter(drawn_path, cv2.VideoWriter_fourcc(*"mp4v"), frame.fps,
+                                                         (w, h)))
+                writer.write(canvas)
+            if show and not _show(canvas):
+                break
+            if isinstance(source, int) and frame.captured is not None:
+                latencies.append(time.perf_counter() - frame.captured)
+    finally:
+        if writer is not None:
+            writer.close()
+    return an.video_counts["frames"], an.video_counts["faces"], latencies
 
 
 def expand_inputs(inputs):
@@ -286,11 +294,18 @@ def main(argv=None):
         photo_time = time.time() - start
         start = time.time()
         for source in videos + ([args.camera] if args.camera is not None else []):
-            frames, faces = analyze_video(an, source, results, drawn.get(source), args.max_frames, args.show)
+            frames, faces, latencies = analyze_video(an, source, results, drawn.get(source), args.max_frames,
+                                                     args.show)
             summary["frames"] += frames
             summary["faces_in_frames"] += faces
+            if isinstance(source, int):  # a camera drops the frames it cannot keep up with
+                summary["camera_frames_dropped"] = an.video_counts.get("dropped", 0)
+                if latencies:
+                    summary["camera_latency_ms"] = {"median": round(1000 * float(np.median(latencies)), 1),
+                                                    "p95": round(1000 * float(np.percentile(latencies, 95)), 1)}
         video_time = time.time() - start
     summary["detector"] = an.detector_summary()
+    summary["detector_backends"] = an.detector_backends() or None
     summary["skipped"] += an.skipped
     summary["nonfaces_dropped"] = an.nonfaces_dropped
     if videos or args.camera is not None:

@@ -117,9 +117,10 @@ class Face:
                                       if k in self.record)
 
 
-VideoFrame = collections.namedtuple("VideoFrame", "index time image faces fps")
+VideoFrame = collections.namedtuple("VideoFrame", "index time image faces fps captured", defaults=(None,))
 VideoFrame.__doc__ = """One finished frame of ``FaceAnalyzer.video``: its index, time (s), the BGR image, its faces
-(``Face``, each with its ``track``) and the video's frame rate."""
+(``Face``, each with its ``track``), the video's frame rate and when the frame was read (``time.perf_counter()``;
+a camera's latency is the time from then to its drawn output)."""
 
 
 class FaceAnalyzer:
@@ -143,6 +144,7 @@ class FaceAnalyzer:
 
         from deploy.predictor import Predictor
         self.args = args = Namespace(**dict(DEFAULTS, **options))
+        args.backend = args.backend or "auto"  # each network on the fastest backend measured at load
         model = args.landmarks or SHIPPED_LANDMARKS
         if not os.path.exists(model + "-symbol.json"):
             raise SystemExit("error: no landmark model at %s (pass --landmarks RUN_DIR/model%s)"
@@ -237,16 +239,18 @@ class FaceAnalyzer:
                           0.0 if a.keep_nonfaces else a.face_threshold, a.refresh_score, smooth)
         pending = _Pending(self, label, fps, lag)
         frame_index, faces_found, bad_run = -1, 0, 0
+        from deploy.videoio import FrameReader
+        reader = FrameReader(cap, total, latest=isinstance(source, int), max_bad=MAX_BAD_FRAMES)
         bar = None
         if progress:
             from tqdm import tqdm
             bar = tqdm(total=total or None, desc=os.path.basename(str(label)), unit="frame", mininterval=0.5)
         try:
             while True:
-                ok, frame = cap.read()
-                frame_index += 1
-                if not ok or frame is None:
-                    if total and frame_index < total and bad_run < MAX_BAD_FRAMES:
+                item = reader.read()  # decoded ahead on the reader's thread (a camera's newest frame)
+                frame_index = frame_index + 1 if item is None else item.index
+                if item is None or not item.ok:
+                    if item is not None and total and frame_index < total and bad_run < MAX_BAD_FRAMES:
                         bad_run += 1
                         self.skipped.append({"source": label, "frame": frame_index,
                                              "reason": "frame cannot be decoded"})
@@ -256,6 +260,7 @@ class FaceAnalyzer:
                                              "reason": "the video ends at frame %d of the %d it declares (cut short "
                                                        "or damaged)" % (frame_index - bad_run, total)})
                     break
+                frame = item.image
                 bad_run = 0
                 if max_frames and frame_index >= max_frames:
                     break
@@ -287,13 +292,14 @@ class FaceAnalyzer:
                     if lag:
                         smoothers[tr.id] = tr.point_filter
                     faces_found += 1
-                yield from pending.add(frame_index, t, frame, kept_faces, smoothers)
-                self.video_counts = {"frames": frame_index + 1, "faces": faces_found}
-            self.video_counts = {"frames": frame_index, "faces": faces_found}
+                yield from pending.add(frame_index, t, frame, kept_faces, smoothers, item.captured)
+                self.video_counts = {"frames": frame_index + 1, "faces": faces_found, "dropped": reader.dropped}
+            self.video_counts = {"frames": frame_index, "faces": faces_found, "dropped": reader.dropped}
             yield from pending.close()
         finally:
             if bar is not None:
                 bar.close()
+            reader.close()
             cap.release()
             self.detector_runs += tracker.detections_run
             tracker.detections_run = 0
@@ -321,7 +327,9 @@ class FaceAnalyzer:
         if name not in self.detectors:
             from deploy.detect import make_detector
             a = self.args
+            mtcnn = {"mkldnn": "mxnet", "int8": "mxnet"}.get(a.backend, a.backend)  # MXNet or ONNX Runtime
             self.detectors[name] = make_detector(name, yunet=a.yunet, mxnet=a.mxnet_detector or SHIPPED_DETECTOR,
+                                                 backend=mtcnn,
                                                  labels=a.boxes, label_format=a.format)
         return self.detectors[name]
 
@@ -334,6 +342,14 @@ class FaceAnalyzer:
                 raise BadInput("boxes from a label file need the photo's path (photo(image, source=PATH))")
             det.for_photo(source)
         return det.detect(image)
+
+    def detector_backends(self):
+        """What runs each detector network that chose a backend, and the timings it chose by."""
+        from deploy.detect import network_backends
+        found = {}
+        for det in self.detectors.values():
+            found.update(network_backends(det))
+        return found
 
     def detector_summary(self):
         """The detector(s) used: one name, or which for photos and which for video."""
@@ -504,7 +520,7 @@ class _Pending:
         point filters keep that many frames, so a lag shorter than the window still revises its frame)."""
         return max(an.gaze.half if an.gaze is not None else 0, lag)
 
-    def add(self, index, t, frame, faces, smoothers=None):
+    def add(self, index, t, frame, faces, smoothers=None, captured=None):
         """Frame ``index`` at ``t`` s with its faces: (record, points, (R, t) or None, track id); ``smoothers``:
         {track id: point filter} whose ``smoothed(t)`` revises the points when the frame is finished.  Yields
         the frames now finished."""
@@ -515,7 +531,7 @@ class _Pending:
                 views = self.an.gaze_views(frame, points, rt)
                 if views is not None:
                     self.history.setdefault(tid, {})[index] = views
-        self.pending.append((index, t, frame, faces))
+        self.pending.append((index, t, frame, faces, captured))
         while self.pending and self.pending[0][0] <= index - self.delay:
             yield self._finish(self.pending.popleft())
         for hist in self.history.values():
@@ -541,7 +557,7 @@ class _Pending:
         return out
 
     def _finish(self, entry):
-        index, t, frame, faces = entry
+        index, t, frame, faces, captured = entry
         an = self.an
         smoothers = self.smoothers.pop(index, {})
         for face, _, _, tid in faces:
@@ -558,4 +574,4 @@ class _Pending:
         for face, points, rt, _ in faces:
             an.place_gaze(face, rt)
             out.append(Face(face, points, rt))
-        return VideoFrame(index, t, frame, out, self.fps)
+        return VideoFrame(index, t, frame, out, self.fps, captured)

@@ -106,9 +106,24 @@ class UnionDetector(Detector):
         return merge_new((d.raw, d.boxes, d.scores) for d in (m.detect(image) for m in self.members))
 
 
+def network_backends(detector):
+    """{"mtcnn pnet": {"backend", "timings_ms"}, ...}: the networks inside ``detector`` (unions and turned
+    detectors included) that chose their backend (MTCNN's)."""
+    found = {}
+    if getattr(detector, "backends", None):
+        found.update({"%s %s" % (detector.name, net): {"backend": b, "timings_ms": detector.timings.get(net)}
+                      for net, b in detector.backends.items()})
+    for part in list(getattr(detector, "members", [])) + [getattr(detector, "base", None)]:
+        if part is not None:
+            found.update(network_backends(part))
+    return found
+
+
 class TurnedDetector(Detector):
     """A backend on the photo and on the photo turned by each of ``angles`` (degrees, clockwise; ``name@35``
-    turns by -35 and +35): a detector trained on upright faces finds rolled ones on a turned photo.  Every
+    turns by -35 and +35): a detector trained on upright faces finds rolled ones on a turned photo.  The
+    turned passes run on threads beside the upright one where the backend is ``thread_safe`` (MTCNN on ONNX
+    Runtime).  Every
     face found upright, then each turned pass's faces no earlier pass found (IoU < ``UNION_IOU``).  A turned
     face's box (the box map applied in the turned photo) keeps its size, its centre turned back (the landmark
     model turns a rolled face's crop upright itself, ``Predictor(upright=)``)."""
@@ -117,6 +132,7 @@ class TurnedDetector(Detector):
         self.base, self.angles = base, [float(a) for a in angles]
         self.name = "%s@%s" % (base.name, "/".join("%g" % a for a in sorted({abs(a) for a in self.angles})))
         self.box_map = None
+        self._pool = None
 
     def turned(self, image, angle):
         """(raw, boxes (N, 4) in photo px in the annotators' convention, scores) found on ``image`` turned by
@@ -135,8 +151,15 @@ class TurnedDetector(Detector):
         return turned_back(d.raw), turned_back(d.boxes), d.scores
 
     def detect(self, image):
+        if not getattr(self.base, "thread_safe", False):
+            d = self.base.detect(image)
+            return merge_new([(d.raw, d.boxes, d.scores)] + [self.turned(image, a) for a in self.angles])
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+            self._pool = ThreadPoolExecutor(len(self.angles), thread_name_prefix="turned")
+        turned = [self._pool.submit(self.turned, image, a) for a in self.angles]  # the networks release the GIL
         d = self.base.detect(image)
-        return merge_new([(d.raw, d.boxes, d.scores)] + [self.turned(image, a) for a in self.angles])
+        return merge_new([(d.raw, d.boxes, d.scores)] + [t.result() for t in turned])
 
 
 class YuNetDetector(Detector):
@@ -221,14 +244,16 @@ class BoxesDetector(Detector):
         return boxes, np.ones(len(boxes))
 
 
-def make_detector(name, yunet=None, mxnet=None, labels=None, label_format="course21", box_map=None, **kwargs):
+def make_detector(name, yunet=None, mxnet=None, labels=None, label_format="course21", box_map=None, backend=None,
+                  **kwargs):
     """The detector called ``name`` (``BACKENDS``); ``yunet``: its .onnx file, ``mxnet``: a detector export,
-    ``labels`` and ``label_format``: the label file of ``boxes``."""
+    ``labels`` and ``label_format``: the label file of ``boxes``; ``backend``: what runs MTCNN's networks
+    (``deploy.mtcnn.BACKENDS``; None: ``auto``, the faster one measured at load)."""
     if "+" in name:
         members = name.split("+")
         if "boxes" in members or len(set(members)) != len(members):
             raise ValueError("a union of detectors (%s) takes distinct detecting backends, not boxes" % name)
-        return UnionDetector(make_detector(m, yunet=yunet, mxnet=mxnet) for m in members)
+        return UnionDetector(make_detector(m, yunet=yunet, mxnet=mxnet, backend=backend) for m in members)
     if "@" in name:
         base, _, degrees = name.partition("@")
         try:
@@ -238,15 +263,15 @@ def make_detector(name, yunet=None, mxnet=None, labels=None, label_format="cours
         if base == "boxes" or not angles or any(not 0 < a < 180 for a in angles):
             raise ValueError("%s: a detecting backend turned by degrees between 0 and 180, e.g. mtcnn@35 or "
                              "mtcnn@25/50" % name)
-        return TurnedDetector(make_detector(base, yunet=yunet, mxnet=mxnet, box_map=box_map, **kwargs),
-                              [s * a for a in angles for s in (-1, 1)])
+        return TurnedDetector(make_detector(base, yunet=yunet, mxnet=mxnet, box_map=box_map, backend=backend,
+                                            **kwargs), [s * a for a in angles for s in (-1, 1)])
     if name == "haar":
         return HaarDetector(box_map, **kwargs)
     if name == "dlib":
         return DlibDetector(box_map, **kwargs)
     if name == "mtcnn":
         from deploy.mtcnn import MTCNNDetector
-        return MTCNNDetector(box_map, **kwargs)
+        return MTCNNDetector(box_map, backend=backend or "auto", **kwargs)
     if name == "yunet":
         return YuNetDetector(yunet, box_map, **kwargs)
     if name == "mxnet":

@@ -39,16 +39,29 @@ class Detections:
 
 def nms(boxes, scores, iou=NMS_IOU, over="union"):
     """Indices of the boxes kept by greedy non-maximum suppression (highest score first); ``over``: the
-    overlap measure of ``geometry.box_iou`` ("min": a box inside a kept larger one goes too)."""
-    order = list(np.argsort(-np.asarray(scores)))
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    overlap measure of ``geometry.box_iou`` ("min": a box inside a kept larger one goes too).  Over the union
+    OpenCV's ``NMSBoxes`` does the same greedy pass (it suppresses above its threshold, so it is given the
+    float just below ``iou``: a box overlapping a kept one by ``iou`` or more goes, as here)."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if over == "union" and len(b) > 1:
+        import cv2
+        s = np.asarray(scores, np.float64)
+        kept = cv2.dnn.NMSBoxes(np.hstack([b[:, :2], b[:, 2:] - b[:, :2]]).tolist(), (s - s.min() + 1.0).tolist(),
+                                0.0, iou - 1e-6)  # scores shifted above its threshold of 0; float32 IoU
+        return np.asarray(kept, dtype=int).reshape(-1)
+    order = np.argsort(-np.asarray(scores))
+    x1, y1, x2, y2 = b.T
+    area = (x2 - x1) * (y2 - y1)
     keep = []
-    while order:
-        i = order.pop(0)
+    while order.size:
+        i, rest = order[0], order[1:]
         keep.append(i)
-        if order:
-            overlap = geometry.box_iou(boxes[i], boxes[order], over)[0]
-            order = [j for j, o in zip(order, overlap) if o < iou]
+        if not rest.size:
+            break
+        inter = (np.maximum(np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]), 0.0)
+                 * np.maximum(np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]), 0.0))
+        denom = np.minimum(area[i], area[rest]) if over == "min" else area[i] + area[rest] - inter
+        order = rest[inter / np.maximum(denom, 1e-12) < iou]
     return np.array(keep, dtype=int)
 
 

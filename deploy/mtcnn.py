@@ -9,8 +9,16 @@ boxes; R-Net (24 px crops) and O-Net (48 px crops) re-score and refine them.  Ea
 above its threshold, applies its box regression and merges overlaps by NMS.  Input pixels RGB, (x - 127.5) /
 128; the weights' layout is TensorFlow's (kernels HWIO, dense layers reading features in width, height,
 channel order), converted here when they are loaded.
+
+Each network runs on MXNet or on ONNX Runtime (``backend``; default ``auto``: each network on whichever ran it
+faster when the detector was built, timed side by side).  The ONNX models are converted in memory from the
+MXNet networks (``deploy.onnxconv``) and must match them (``PARITY``) before they are used; MXNet is the
+reference.  P-Net sees a new input shape at every pyramid level of every photo size, which costs MXNet a new
+plan each time and ONNX Runtime little.
 """
 import math
+import os
+import time
 
 import cv2
 import numpy as np
@@ -23,6 +31,10 @@ RETRY = 0.3  # O-Net boxes scored from this up to its threshold are looked at ag
 SCALE_STEP = 0.85  # pyramid step; the paper's 0.709 (area halves every two levels) leaves faces between levels
 # that P-Net frames badly: on 300 training + 100 validation course photos 0.709 / 0.8 / 0.85 / 0.9 found
 # 93.4 / 94.4 / 94.8 / 94.1% of the faces at 333 / 383 / 399 / 491 ms per photo
+PYRAMID_SOURCE = 4  # a pyramid level is resized from an earlier one at least this many times its size
+BACKENDS = ("mxnet", "onnxruntime", "auto")
+PARITY = 1e-4  # largest output difference from MXNet's, relative to the output's scale, an ONNX network may have
+TIMING_INPUTS = {"pnet": (1, 3, 150, 200), "rnet": (64, 3, 24, 24), "onet": (16, 3, 48, 48)}  # backend race inputs
 NMS_IOU = (0.5, 0.7, 0.7, 0.7)  # P-Net within a level, P-Net across levels, R-Net, O-Net (O-Net: IoU over the min)
 
 
@@ -123,39 +135,134 @@ def crops(image, boxes, size):
     return (out - 127.5) / 128.0
 
 
+def relative_difference(a, b):
+    """The largest difference of ``a`` from ``b``, relative to ``b``'s scale (its largest magnitude)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) if b.size else 0.0
+
+
+def onnx_session(net, name):
+    """An ONNX Runtime session of the MXNet network ``net`` called ``name`` ("pnet": any height and width;
+    "rnet", "onet": any batch), converted in memory; raises RuntimeError where its outputs differ from MXNet's
+    by more than ``PARITY``."""
+    import tempfile
+
+    import mxnet as mx
+    import onnxruntime as ort
+    from mxnet.onnx.mx2onnx._export_model import load_module
+
+    from deploy.onnxconv import to_onnx
+    shape = TIMING_INPUTS[name]
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    want = [o.asnumpy() for o in net(mx.nd.array(x))]
+    with tempfile.TemporaryDirectory() as tmp:
+        net.export(os.path.join(tmp, name))
+        sym, params = load_module(os.path.join(tmp, name + "-symbol.json"), os.path.join(tmp, name + "-0000.params"))
+    dynamic = (None, 3, None, None) if name == "pnet" else (None,) + shape[1:]
+    model = to_onnx(sym, params, (1,) + shape[1:], dynamic)
+    options = ort.SessionOptions()
+    options.log_severity_level = 4  # failures raise; nothing printed
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no core spun between calls
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    got = session.run(None, {session.get_inputs()[0].name: x})
+    worst = max(relative_difference(g, w) for g, w in zip(got, want))
+    if len(got) != len(want) or worst > PARITY:
+        raise RuntimeError("MTCNN %s on ONNX Runtime differs from MXNet by %.2g of the output's scale (at most %g)"
+                           % (name, worst, PARITY))
+    return session
+
+
 class MTCNNDetector(Detector):
     """MTCNN's cascade (module docstring) on the photo; scores are O-Net's face probabilities.  ``min_face``:
-    the smallest face looked for, px (smaller is slower: the pyramid starts larger)."""
+    the smallest face looked for, px (smaller is slower: the pyramid starts larger).  ``backend``: ``BACKENDS``;
+    after building, ``backends`` says which ran each network and ``timings`` the race of ``auto`` (ms per call
+    on ``TIMING_INPUTS``, or why a backend could not run)."""
 
     name = "mtcnn"
 
     def __init__(self, box_map=None, min_face=16, thresholds=THRESHOLDS, batch=256, retry=RETRY,
-                 scale_step=SCALE_STEP):
+                 scale_step=SCALE_STEP, backend="auto"):
         import mxnet as mx
         super().__init__(box_map)
+        if backend not in BACKENDS:
+            raise ValueError("unknown MTCNN backend %r; valid: %s" % (backend, ", ".join(BACKENDS)))
         self.retry, self.scale_step = retry, scale_step
         self.min_face, self.thresholds, self.batch = float(min_face), tuple(thresholds), batch
         self.min_score = self.thresholds[2]
         self.mx = mx
         self.pnet, self.rnet, self.onet = (_load(n, _weights(k), size) for n, k, size in
                                            zip(_nets(), ("pnet", "rnet", "onet"), (12, 24, 48)))
+        self.backends, self.timings, self._calls = {}, {}, {}
+        for name, net in (("pnet", self.pnet), ("rnet", self.rnet), ("onet", self.onet)):
+            self._choose(name, net, backend)
 
-    def _run(self, net, x):
+    def _choose(self, name, net, backend):
+        """Set ``_calls[name]`` (numpy batch -> [box regression, probabilities, ...]) on ``backend``; ``auto``:
+        the faster of the two that run here, timed on ``TIMING_INPUTS``."""
+        mx = self.mx
+        runners = {"mxnet": lambda x: [o.asnumpy() for o in net(mx.nd.array(x))]}
+        if backend in ("onnxruntime", "auto"):
+            try:
+                session = onnx_session(net, name)
+                feed = session.get_inputs()[0].name
+                runners["onnxruntime"] = lambda x: session.run(None, {feed: np.ascontiguousarray(x, np.float32)})
+            except Exception as e:  # noqa: BLE001  (a converter or runtime failure of any kind leaves MXNet)
+                if backend == "onnxruntime":
+                    raise
+                self.timings.setdefault(name, {})["onnxruntime"] = "unavailable: %s" % str(e).splitlines()[0][:120]
+        if backend != "auto":
+            self.backends[name], self._calls[name] = backend, runners[backend]
+            return
+        x = np.random.default_rng(1).uniform(-1, 1, TIMING_INPUTS[name]).astype(np.float32)
+        for key, run in runners.items():
+            run(x)
+            start = time.perf_counter()
+            for _ in range(5):
+                run(x)
+            self.timings.setdefault(name, {})[key] = round(1000 * (time.perf_counter() - start) / 5, 3)
+        fastest = min((k for k in runners), key=lambda k: self.timings[name][k])
+        self.backends[name], self._calls[name] = fastest, runners[fastest]
+
+    @property
+    def thread_safe(self):
+        """Several threads may detect at once: every network runs on ONNX Runtime (MXNet's cached graphs may not
+        be called from two threads)."""
+        return set(self.backends.values()) == {"onnxruntime"}
+
+    def summary(self):
+        """Which backend runs each network, e.g. "pnet onnxruntime, rnet onnxruntime, onet mxnet"."""
+        return ", ".join("%s %s" % kv for kv in self.backends.items())
+
+    def _run(self, name, x):
         outs = [[], []]
         for i in range(0, len(x), self.batch):
-            for k, o in enumerate(net(self.mx.nd.array(x[i:i + self.batch]))[:2]):
-                outs[k].append(o.asnumpy())
+            for k, o in enumerate(self._calls[name](x[i:i + self.batch])[:2]):
+                outs[k].append(o)
         return [np.concatenate(o) for o in outs]
+
+    def pyramid(self, rgb):
+        """P-Net's inputs: (scale, level image) from the scale that makes ``min_face`` px faces 12 px, each
+        ``scale_step`` of the one before, down to 12 px.  Each level is the area-average of the smallest
+        earlier level at least ``PYRAMID_SOURCE`` times its size (else of the photo): a third of the work of
+        resizing the photo every time, each level within 1.3 grey levels of that on average (the worst level
+        of 20 test photos)."""
+        h, w = rgb.shape[:2]
+        scale = 12.0 / self.min_face
+        made = []
+        while min(h, w) * scale >= 12:
+            sh, sw = int(math.ceil(h * scale)), int(math.ceil(w * scale))
+            source = next((level for _, level in reversed(made) if level.shape[0] >= PYRAMID_SOURCE * sh and
+                           level.shape[1] >= PYRAMID_SOURCE * sw), rgb)
+            made.append((scale, cv2.resize(source, (sw, sh), interpolation=cv2.INTER_AREA)))
+            scale *= self.scale_step
+        return made
 
     def proposals(self, rgb):
         """P-Net over the pyramid: (boxes (N, 4) after regression, made square; scores (N,))."""
-        h, w = rgb.shape[:2]
-        scale = 12.0 / self.min_face
         found_boxes, found_scores = [], []
-        while min(h, w) * scale >= 12:
-            sh, sw = int(math.ceil(h * scale)), int(math.ceil(w * scale))
-            x = (cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32) - 127.5) / 128.0
-            reg, prob = (o.asnumpy()[0] for o in self.pnet(self.mx.nd.array(x.transpose(2, 0, 1)[None]))[:2])
+        for scale, level in self.pyramid(rgb):
+            x = (level.astype(np.float32) - 127.5) / 128.0
+            reg, prob = (o[0] for o in self._calls["pnet"](x.transpose(2, 0, 1)[None])[:2])
             ys, xs = np.nonzero(prob[1] > self.thresholds[0])
             if len(ys):
                 window = np.stack([xs * 2, ys * 2, xs * 2 + 12, ys * 2 + 12], 1) / scale
@@ -164,7 +271,6 @@ class MTCNNDetector(Detector):
                 keep = nms(window, score, NMS_IOU[0])
                 found_boxes.append(boxes[keep])
                 found_scores.append(score[keep])
-            scale *= self.scale_step
         if not found_boxes:
             return np.zeros((0, 4)), np.zeros(0)
         boxes, scores = np.concatenate(found_boxes), np.concatenate(found_scores)
@@ -172,7 +278,8 @@ class MTCNNDetector(Detector):
         return square_box(boxes[keep]), scores[keep]
 
     def refine(self, net, rgb, boxes, size, threshold):
-        """Re-score ``boxes`` with R-Net or O-Net; those above ``threshold``, regressed, with their scores."""
+        """Re-score ``boxes`` with R-Net or O-Net ("rnet", "onet"); those above ``threshold``, regressed, with
+        their scores."""
         if not len(boxes):
             return boxes, np.zeros(0)
         reg, prob = self._run(net, crops(rgb, boxes, size))
@@ -182,15 +289,15 @@ class MTCNNDetector(Detector):
     def raw(self, image):
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
         boxes, _ = self.proposals(rgb)
-        boxes, scores = self.refine(self.rnet, rgb, boxes, 24, self.thresholds[1])
+        boxes, scores = self.refine("rnet", rgb, boxes, 24, self.thresholds[1])
         if len(boxes):
             keep = nms(boxes, scores, NMS_IOU[2])
             boxes = square_box(boxes[keep])
         first = self.thresholds[2] if self.retry is None else self.retry
-        boxes, scores = self.refine(self.onet, rgb, boxes, 48, first)
+        boxes, scores = self.refine("onet", rgb, boxes, 48, first)
         again = scores < self.thresholds[2]  # a face O-Net half saw in a box P-Net placed badly (``retry``)
         if again.any():
-            moved, rescored = self.refine(self.onet, rgb, square_box(boxes[again]), 48, self.thresholds[2])
+            moved, rescored = self.refine("onet", rgb, square_box(boxes[again]), 48, self.thresholds[2])
             boxes = np.concatenate([boxes[~again], moved])
             scores = np.concatenate([scores[~again], rescored])
         if len(boxes):

@@ -29,11 +29,14 @@ UPRIGHT_DEG = 15.0  # faces rolled further are answered again turned upright (ch
 CALIB_SAMPLES = 128  # inputs an archive lends the int8 calibration (spread evenly over it)
 
 
-def add_backend_args(ap):
-    """``--backend`` and ``--calib`` for the scripts that run exports."""
+def add_backend_args(ap, auto=False):
+    """``--backend`` and ``--calib`` for the scripts that run exports; ``auto``: the script's default is auto."""
     ap.add_argument("--backend", choices=BACKENDS, default=None,
-                    help="mxnet (default), mkldnn, onnxruntime (RUN_DIR/model.onnx from train/export.py --onnx), "
-                         "int8 (MXNet quantization, calibrated on --calib) or auto (the fastest at load)")
+                    help="mxnet%s, mkldnn, onnxruntime (RUN_DIR/model.onnx from train/export.py --onnx), int8 "
+                         "(MXNet quantization, calibrated on --calib) or auto (the fastest at load%s)"
+                         % ("" if auto else " (default)",
+                            ", the default: each network on the backend that ran it fastest, the choice and "
+                            "timings in the summary" if auto else ""))
     ap.add_argument("--calib", metavar="ARCHIVE", help="int8: calibrate on %d samples of this archive" % CALIB_SAMPLES)
     ap.add_argument("--upright", type=float, default=UPRIGHT_DEG, metavar="DEG",
                     help="landmark models: a face whose first points are rolled more than DEG degrees is answered "
@@ -173,6 +176,7 @@ class Predictor:
                               % (path, self.prefix))
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no core spun between calls
         try:
             session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         except Exception as e:  # onnxruntime's own error classes (InvalidProtobuf, Fail, ...) share no base

@@ -176,3 +176,24 @@ def test_roll_from_points_recovers_the_turn_of_a_face_at_any_scale_and_place():
     assert abs(headpose.roll_from_points(face3d.MEAN_FACE_98[:, :2]) - 0.0) < 1e-9  # wflw98, one face
     noisy = faces[3] + np.random.default_rng(0).normal(0, 2.0, faces[3].shape)  # a few px of error on a 30 px face
     assert abs(headpose.roll_from_points(noisy, "course21") - 35.0) < 6.0
+
+
+def test_nms_keeps_what_a_plain_greedy_pass_keeps_and_drops_overlaps_of_exactly_the_threshold():
+    """P-Net's windows lie on a grid: IoU of exactly 0.5 is common, and such a window goes (overlap >= iou)."""
+    from deploy.detect import nms
+    rng = np.random.default_rng(4)
+    for trial in range(40):
+        n = int(rng.integers(2, 200))
+        xy = np.round(rng.uniform(0, 80, (n, 2)) / 2) * 2
+        boxes = np.hstack([xy, xy + 12.0])
+        scores = rng.uniform(-1, 1, n)
+        for iou in (0.3, 0.5, 0.7):
+            keep, order = [], list(np.argsort(-scores))
+            while order:  # the plain greedy pass
+                i = order.pop(0)
+                keep.append(i)
+                order = [j for j in order if G.box_iou(boxes[i], boxes[j])[0, 0] < iou]
+            assert nms(boxes, scores, iou).tolist() == keep, (trial, iou)
+    a, b = [0.0, 0.0, 12.0, 12.0], [0.0, 4.0, 12.0, 16.0]  # IoU 96 / 192 = 0.5 exactly
+    assert nms(np.array([a, b]), np.array([0.9, 0.8]), 0.5).tolist() == [0]
+    assert nms(np.array([a, b]), np.array([0.9, 0.8]), 0.51).tolist() == [0, 1]

@@ -92,3 +92,68 @@ def test_photos_of_many_sizes_do_not_grow_memory_without_bound():
         if k == 11:
             warm = rss_mb()
     assert rss_mb() - warm < 600  # 24 more sizes: about 2.4 GB more without the bound
+
+
+def _sample_rgb():
+    import cv2
+
+    from recordio import imagefile
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return cv2.cvtColor(imagefile.read(os.path.join(root, "deploy", "samples", "faces_1.jpg")), cv2.COLOR_BGR2RGB)
+
+
+def test_mtcnn_on_onnx_runtime_finds_what_it_finds_on_mxnet():
+    """The three networks converted in memory (the PReLU slopes of P-Net's convolutions repaired: as the
+    converter writes them ONNX Runtime cannot even run them) answer as MXNet does, P-Net at any input size."""
+    import mxnet as mx
+    from deploy.mtcnn import MTCNNDetector
+    ref, ort = MTCNNDetector(backend="mxnet"), MTCNNDetector(backend="onnxruntime")
+    assert set(ort.backends.values()) == {"onnxruntime"} and set(ref.backends.values()) == {"mxnet"}
+    x = np.random.default_rng(3).uniform(-1, 1, (1, 3, 37, 53)).astype(np.float32)  # odd, not square
+    want = [o.asnumpy() for o in ref.pnet(mx.nd.array(x))]
+    for got, w in zip(ort._calls["pnet"](x), want):
+        np.testing.assert_allclose(got, w, atol=1e-4)
+    rgb = _sample_rgb()
+    a, b = ref.raw(rgb[:, :, ::-1].copy()), ort.raw(rgb[:, :, ::-1].copy())
+    assert len(a[0]) == len(b[0]) == 3
+    np.testing.assert_allclose(np.sort(a[1]), np.sort(b[1]), atol=1e-3)
+    assert np.diag(geometry.box_iou(a[0][np.argsort(a[1])], b[0][np.argsort(b[1])])).min() > 0.98
+
+
+def test_mtcnn_auto_runs_each_network_on_the_backend_that_ran_it_faster():
+    from deploy.detect import make_detector, network_backends
+    det = make_detector("mtcnn@30")
+    found = network_backends(det)
+    assert sorted(found) == ["mtcnn onet", "mtcnn pnet", "mtcnn rnet"]
+    for net, info in found.items():
+        times = info["timings_ms"]
+        assert set(times) == {"mxnet", "onnxruntime"} and all(t > 0 for t in times.values())
+        assert info["backend"] == min(times, key=times.get)
+
+
+def test_the_pyramid_levels_are_within_two_grey_levels_of_resizing_the_photo():
+    import cv2
+    from deploy.mtcnn import MTCNNDetector
+    det = MTCNNDetector(backend="mxnet")
+    rgb = cv2.resize(_sample_rgb(), None, fx=1.5, fy=1.5)
+    levels = det.pyramid(rgb)
+    assert len(levels) > 8 and levels[0][0] == 12.0 / det.min_face
+    for scale, level in levels:
+        direct = cv2.resize(rgb, level.shape[1::-1], interpolation=cv2.INTER_AREA)
+        assert np.abs(level.astype(float) - direct).mean() < 2.0, scale
+        assert level.shape[:2] == (int(np.ceil(rgb.shape[0] * scale)), int(np.ceil(rgb.shape[1] * scale)))
+
+
+def test_turned_passes_on_threads_find_what_they_find_one_after_another(monkeypatch):
+    from deploy.detect import make_detector
+    from deploy.mtcnn import MTCNNDetector
+    det = make_detector("mtcnn@30", backend="onnxruntime")
+    img = _sample_rgb()[:, :, ::-1].copy()
+    img = np.concatenate([img, np.rot90(img, 1)[:img.shape[0], :img.shape[1]]], 1)  # some faces lie on their side
+    assert det.base.thread_safe
+    threaded = det.detect(img)
+    monkeypatch.setattr(MTCNNDetector, "thread_safe", property(lambda self: False))
+    one_by_one = det.detect(img)
+    assert len(threaded) >= 3
+    np.testing.assert_array_equal(threaded.boxes, one_by_one.boxes)
+    np.testing.assert_array_equal(threaded.scores, one_by_one.scores)

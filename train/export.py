@@ -18,9 +18,11 @@ so everything that loads an export (``deploy/``, ONNX) runs the ensemble as it r
 
     python train/export.py --ensemble RUN_A/model RUN_B/model --out DIR/model [--onnx]
 
-ONNX (``export_onnx``): MXNet's converter (``mxnet.onnx``) at opset 13 with a dynamic batch dimension, then
-three repairs of what it gets wrong or leaves for ONNX Runtime to trip on, each checked by the parity test
-(``tests/test_onnx.py``):
+ONNX (``export_onnx``, by ``deploy.onnxconv.to_onnx``): MXNet's converter (``mxnet.onnx``) at opset 13 with a
+dynamic batch dimension, then the repairs of what it gets wrong or leaves for ONNX Runtime to trip on, each
+checked by the parity tests (``tests/test_onnx.py``, MTCNN's in ``tests/test_mtcnn.py``):
+- PReLU after a convolution (MTCNN): the converter writes the slope as (C,), which ONNX broadcasts over the
+  last axis (width); it becomes (C, 1, 1);
 - average pooling with ``ceil_mode`` (the course CNNs): MXNet never counts the cells a ceil'd window hangs
   over the edge, but the converter writes ``count_include_pad=1``, which ONNX Runtime counts; with no
   padding the two agree once ``count_include_pad=0``;
@@ -93,7 +95,7 @@ def export_network(net, meta, prefix):
     return prefix
 
 
-ONNX_OPSET = 13  # the newest opset MXNet 1.9.1's converters write every operator of the zoo for
+from deploy.onnxconv import ONNX_OPSET, to_onnx  # noqa: E402  (the converter and its repairs)
 PARITY_BATCHES = (1, 8)
 
 
@@ -107,7 +109,6 @@ def export_onnx(prefix, check=True):
     import numpy as np
     import onnx
     from mxnet.onnx.mx2onnx._export_model import load_module
-    from mxnet.onnx.mx2onnx._export_onnx import MXNetGraph
     from onnx import helper
     from recordio.schema import PARAMS_DIGEST, check_params_digest, file_sha256, read_export_meta
     meta = read_export_meta(prefix)
@@ -118,14 +119,10 @@ def export_onnx(prefix, check=True):
     shape = tuple(meta["input"]["shape"])
     sym, params = load_module(prefix + "-symbol.json", prefix + "-0000.params")
     try:
-        graph = MXNetGraph().create_onnx_graph_proto(sym, params, [shape], [onnx.TensorProto.FLOAT],
-                                                     opset_version=ONNX_OPSET, dynamic=True,
-                                                     dynamic_input_shapes=[(None,) + shape[1:]])
+        model = to_onnx(sym, params, shape, (None,) + shape[1:])
     except (AttributeError, KeyError, NotImplementedError) as e:
         raise SystemExit("error: %s cannot be converted to ONNX: %s (MXNet's converter lacks or rejects this "
                          "operator)" % (prefix, e))
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET)])
-    _repair_onnx(model)
     helper.set_model_props(model, {PARAMS_DIGEST: digest})
     onnx.checker.check_model(model)
     path = prefix + ".onnx"
@@ -157,27 +154,6 @@ def relative_difference(a, b):
     import numpy as np
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) if b.size else 0.0
-
-
-def _repair_onnx(model):
-    """The repairs the module docstring lists, in place."""
-    from onnx import helper
-    used = {name for node in model.graph.node for name in node.input}
-    kept = [i for i in model.graph.initializer if i.name in used]
-    del model.graph.initializer[:]
-    model.graph.initializer.extend(kept)
-    weights = {i.name for i in kept}
-    inputs = [i for i in model.graph.input if i.name not in weights]
-    del model.graph.input[:]
-    model.graph.input.extend(inputs)
-    for k, node in enumerate(model.graph.node):
-        if not node.name:
-            node.name = "%s_%d" % (node.op_type, k)
-        if node.op_type == "AveragePool":
-            attrs = {a.name: a for a in node.attribute}
-            pads = helper.get_attribute_value(attrs["pads"]) if "pads" in attrs else []
-            if "count_include_pad" in attrs and not any(pads):
-                attrs["count_include_pad"].i = 0
 
 
 def check_export(net, params, prefix):
