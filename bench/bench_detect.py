@@ -47,7 +47,31 @@ def parse_args(argv=None):
                                                                  "upright (deploy/predictor.py UPRIGHT_DEG)")
     ap.add_argument("--no_refit", action="store_true", help="landmarks from the detector's boxes only (analyze.py "
                                                                "--no_refit), not from boxes re-made from the points")
+    ap.add_argument("--no_speed", action="store_true",
+                    help="skip the photo path's speed against dlib's HOG detector alone (the last table)")
     return ap.parse_args(argv)
+
+
+def photo_path_speed(images):
+    """ms per photo, each photo timed three ways in turn (the same load on the machine for each): dlib's HOG
+    detector alone (the grey photo, upsampled once), analyze.py's default photo path (``FaceAnalyzer().photo``:
+    detector, landmarks, second look, stage-3 filter, pose) on --backend auto, and the same on MXNet alone."""
+    import cv2
+    import dlib
+
+    from deploy import FaceAnalyzer
+    hog = dlib.get_frontal_face_detector()
+    ways = {"dlib HOG detector alone (grey, 1 upsampling)": lambda img: hog(cv2.cvtColor(img, cv2.COLOR_BGR2GRAY), 1)}
+    for backend in ("auto", "mxnet"):
+        an = FaceAnalyzer(backend=backend)
+        ways["photo path, --backend %s" % backend] = an.photo
+    took = {name: 0.0 for name in ways}
+    for img in images:
+        for name, way in ways.items():
+            start = time.perf_counter()
+            way(img)
+            took[name] += time.perf_counter() - start
+    return {name: 1000 * t / len(images) for name, t in took.items()}
 
 
 def annotated(data, split):
@@ -117,7 +141,15 @@ def main(argv=None):
     for name, r in rows.items():
         print("| %s | %.4f | %.4f | %.2f%% | %.3f | %d |" % (name, r["nme"], r["nme_median"], 100 * r["fr"], r["auc"],
                                                             r["unanswered"]))
-    return detection, rows
+    speed = None
+    if not args.no_speed:
+        speed = photo_path_speed(list(images.values()))
+        reference = next(iter(speed.values()))
+        print("\n| the same photos, each timed every way in turn | ms / photo | x dlib's HOG alone |")
+        print("| --- | --- | --- |")
+        for name, ms in speed.items():
+            print("| %s | %.0f | %.2f |" % (name, ms, ms / reference))
+    return detection, rows, speed
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Training speed of each landmark model on this machine, and the share of step time spent waiting for data.
 
-For each model: steps with the real loader (RecordDataset + train transform + DataLoader workers), then
-the same number of steps on one cached batch, in the same process.  Wait share = 1 - cached / real.
+For each model: steps with the training loader (``train.loop.train_loader``: RecordDataset + the train
+transform, whole batches made by DataLoader worker processes), then the same number of steps on one cached
+batch, in the same process.  Wait share = 1 - cached / real.
 
     python bench/bench_train.py [--steps 20] [--batch_size 32] [--models course_stage1,pfld_0.25]
 """
@@ -35,6 +36,7 @@ def main(argv=None):
     from tools import make_rec
     from tools.synth.formats import write_course21, write_wflw
     from train.losses import LandmarkLoss
+    from train.loop import train_loader
     work = tempfile.mkdtemp(prefix="bench_train_")
     try:
         write_course21(os.path.join(work, "c21"), 400, seed=0, jobs=os.cpu_count())
@@ -52,9 +54,8 @@ def main(argv=None):
             net.initialize(mx.init.Xavier())
             net.hybridize(static_alloc=True)
             tf = LandmarkTransform(schema, net.input_size, net.input_channels, train=True)
-            ds = RecordDataset(os.path.join(work, prefix, "train"), tf)
-            loader = gluon.data.DataLoader(ds, batch_size=args.batch_size, shuffle=True, last_batch="rollover",
-                                           num_workers=os.cpu_count())
+            ds = RecordDataset(os.path.join(work, prefix, "train"), tf, seed=(0, 0))
+            loader = train_loader(ds, args.batch_size, os.cpu_count(), (0, 0), max(1, len(ds) // args.batch_size))
             trainer = gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 1e-4})
             loss_fn = LandmarkLoss("huber", net.input_size)
 

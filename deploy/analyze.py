@@ -95,6 +95,11 @@ def parse_args(argv=None):
     ap.add_argument("--flip", action="store_true", help="average each face with its mirror image's answer")
     ap.add_argument("--detect_every", type=int, default=DEFAULTS["detect_every"],
                     help="video: run the detector at least every N frames")
+    ap.add_argument("--detect_lag", type=int, default=DEFAULTS["detect_lag"],
+                    help="video: a periodic detection runs on a thread while the tracks go on and is merged N frames "
+                         "later, its boxes moved as their tracks moved (always N frames: the same answers on any "
+                         "machine); faster, a little less steady (docs/video.md); 0: the frame waits for it "
+                         "(default %(default)s)")
     ap.add_argument("--refresh_score", type=float, default=DEFAULTS["refresh_score"],
                     help="video: a track whose face_score falls below this gets a fresh detection in the next frame")
     ap.add_argument("--no_smooth", action="store_true", help="video: no smoothing of points, pose and gaze")

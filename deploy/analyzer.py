@@ -52,7 +52,7 @@ MAX_CONE_DEG = 60.0  # wider intervals are drawn at this width (a rim near 90 de
 DEFAULTS = {
     "landmarks": None, "detector": None, "yunet": None, "mxnet_detector": None, "boxes": None,
     "format": "course21", "face_threshold": 0.5, "keep_nonfaces": False, "no_refit": False, "focal": None,
-    "center": None, "flip": False, "detect_every": 10, "refresh_score": 0.9, "no_smooth": False,
+    "center": None, "flip": False, "detect_every": 10, "detect_lag": 0, "refresh_score": 0.9, "no_smooth": False,
     "filter": "kalman", "accel": KALMAN_ACCEL, "noise": KALMAN_NOISE, "lag": None, "jump": KALMAN_JUMP,
     "min_cutoff": 1.0, "beta": 2.0, "pose_min_cutoff": 1.0, "pose_beta": 0.02, "gaze": None,
     "calibration": None, "screen": None, "gaze_min_cutoff": 1.0, "gaze_beta": 1.0, "gpu_ids": "",
@@ -236,7 +236,8 @@ class FaceAnalyzer:
                        else {"filter": "one_euro", "min_cutoff": a.min_cutoff, "beta": a.beta}),
             "pose": {"min_cutoff": a.pose_min_cutoff, "beta": a.pose_beta}}
         tracker = Tracker(lambda image: self.detect(image, kind="video"), a.detect_every,
-                          0.0 if a.keep_nonfaces else a.face_threshold, a.refresh_score, smooth)
+                          0.0 if a.keep_nonfaces else a.face_threshold, a.refresh_score, smooth,
+                          a.detect_lag)
         pending = _Pending(self, label, fps, lag)
         frame_index, faces_found, bad_run = -1, 0, 0
         from deploy.videoio import FrameReader
@@ -300,6 +301,7 @@ class FaceAnalyzer:
             if bar is not None:
                 bar.close()
             reader.close()
+            tracker.close()
             cap.release()
             self.detector_runs += tracker.detections_run
             tracker.detections_run = 0

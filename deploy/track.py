@@ -109,7 +109,9 @@ class KalmanFilter:
                 self.history = []
             elif self.history:
                 last = self.history[-1]
-                last[4], last[5] = F[0, 1], last[3] @ F.T @ np.linalg.inv(prior)
+                (a, b), (c, d) = prior  # 2 x 2: its inverse in closed form (no LAPACK call per frame)
+                inverse = np.array([[d, -b], [-c, a]]) / (a * d - b * c)
+                last[4], last[5] = F[0, 1], last[3] @ F.T @ inverse
             self.history.append([self.t, self.x.copy(), self.v.copy(), self.P.copy(), None, None])
             del self.history[:-self.keep]
 
@@ -214,10 +216,18 @@ class Tracker:
     face_threshold : a track whose face_score falls below this is lost (stage-3 models).
     refresh_score : a track whose face_score falls below this asks for a detection in the next frame.
     smooth : {"points": {...}, "pose": {...}} filter specs for ``make_filter``, or None for raw answers.
+    detect_lag : a periodic detection (tracks are alive and none asks for one) runs on a thread while the
+        tracks go on, and is merged this many frames later (0: at once, on the frame it looks at).  Its boxes
+        are moved and scaled as each matched track's box has since then; it always lands on the same frame,
+        however long it took, so the answers do not depend on the machine's speed.  A detection that is needed
+        now (no tracks, or a track asked for one) runs at once, as ever.
     """
 
-    def __init__(self, detect, detect_every=10, face_threshold=0.5, refresh_score=0.9, smooth=None):
+    def __init__(self, detect, detect_every=10, face_threshold=0.5, refresh_score=0.9, smooth=None, detect_lag=0):
         self.detect = detect
+        self.detect_lag = max(0, min(int(detect_lag), detect_every - 1))
+        self._pending = None  # (future, {track id: its box when the detection was asked}, frame asked)
+        self._pool = None
         self.detect_every, self.face_threshold, self.smooth_params = detect_every, face_threshold, smooth
         self.refresh_score = refresh_score
         self.tracks = []
@@ -229,12 +239,52 @@ class Tracker:
     def boxes_for(self, image):
         """Start a frame: the tracks whose crops to run the landmark model on (detecting when due)."""
         self.frame += 1
-        if self._redetect or not self.tracks or self.frame % self.detect_every == 0:
-            found = self.detect(image)
-            self.detections_run += 1
-            self._merge(found)
-            self._redetect = False
+        if self._pending is not None and (self.frame >= self._pending[2] + self.detect_lag or self._redetect or
+                                          not self.tracks):
+            self._merge_late()
+        now = self._redetect or not self.tracks
+        if now or self.frame % self.detect_every == 0:
+            if now or not self.detect_lag:
+                found = self.detect(image)
+                self.detections_run += 1
+                self._merge(found)
+                self._redetect = False
+            else:  # on a thread; merged detect_lag frames later
+                if self._pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+                    self._pool = ThreadPoolExecutor(1, thread_name_prefix="detector")
+                self._pending = (self._pool.submit(self.detect, image.copy()),
+                                 {t.id: t.box.copy() for t in self.tracks}, self.frame)
+                self.detections_run += 1
         return self.tracks
+
+    def _merge_late(self):
+        """Merge the detection asked ``detect_lag`` frames ago: a box matched to a track (by its box then) is
+        moved and scaled as that track's box has moved since."""
+        future, then, _ = self._pending
+        self._pending = None
+        found = future.result()
+        now = {t.id: t.box for t in self.tracks}
+        boxes = np.array(found.boxes, np.float64).reshape(-1, 4)
+        ids = [i for i in then if i in now]
+        if ids and len(boxes):
+            before = np.array([then[i] for i in ids])
+            for d, j, _ in geometry.match_boxes(boxes, before, TRACK_IOU):
+                b, a = before[j], now[ids[j]]
+                scale = (a[2:] - a[:2]) / np.maximum(b[2:] - b[:2], 1e-9)
+                boxes[d] = np.concatenate([a[:2] + (boxes[d, :2] - b[:2]) * scale,
+                                           a[:2] + (boxes[d, 2:] - b[:2]) * scale])
+        found.boxes = boxes
+        self._merge(found)
+
+    def close(self):
+        """Wait for a detection still running (its answer is no longer needed)."""
+        if self._pending is not None:
+            self._pending[0].result()
+            self._pending = None
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
     def _merge(self, found):
         boxes = [t.box for t in self.tracks]

@@ -428,6 +428,38 @@ def test_tracker_keeps_ids_while_faces_stay_drops_a_lost_one_and_refreshes_a_dou
     np.testing.assert_allclose(tracks[0].box, [203, 12, 262, 71])  # refreshed from the detection
 
 
+def test_a_late_detection_lands_on_its_frame_however_long_it_takes_its_boxes_moved_with_their_tracks():
+    import time
+
+    from deploy.detector_base import Detections
+    from deploy.track import Tracker
+    asked = []
+
+    def detect(image):  # the face moves 1 px right a frame; from frame 10 a second face is there
+        k = int(image[0, 0])
+        asked.append(k)
+        time.sleep(0.05 if k else 0.0)  # the periodic detections are slow
+        boxes = [[10.0 + k, 10, 50 + k, 50]] + ([[200.0, 10, 240, 50]] if k >= 10 else [])
+        return Detections(boxes, np.ones(len(boxes)), boxes=boxes)
+
+    tracker = Tracker(detect, detect_every=10, face_threshold=0.5, refresh_score=0.9, detect_lag=3)
+    seen = {}
+    for k in range(16):
+        tracks = tracker.boxes_for(np.full((4, 4), k, np.uint8))
+        seen[k] = {t.id: t.box.copy() for t in tracks}
+        for tr in tracks:  # the model's points sit on the true face: a box 40 px wide moving 1 px a frame
+            x = 10.0 + k if tr.id == 0 else 200.0
+            tracker.update(tr, np.array([[x, 10.0], [x + 40, 50.0]]), 0.99, None, k / 25.0, (640, 480))
+    tracker.close()
+    assert asked == [0, 10]  # the first at once (no tracks), the periodic one on a thread
+    assert all(len(seen[k]) == 1 for k in range(13)) and set(seen[13]) == {0, 1}  # frame 10's face, at frame 13
+    np.testing.assert_allclose(seen[13][1], [200, 10, 240, 50])
+    # the track's renewed box: frame 10's (exact) detection moved as the track's box moved since, 3 px: where the
+    # face is at frame 13 (unmoved it would be 3 px behind; followed from the points alone, one frame behind)
+    np.testing.assert_allclose(seen[13][0], [23, 10, 63, 50], atol=1e-6)
+    np.testing.assert_allclose(seen[12][0], [21, 10, 61, 50], atol=1e-6)
+
+
 def test_the_library_object_and_the_cli_give_the_same_answers(tmp_path):
     """``FaceAnalyzer`` built once and called on a BGR array gives exactly the lines analyze.py writes, for a
     photo and for a video (tracks, smoothing and all)."""
