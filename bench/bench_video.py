@@ -6,7 +6,9 @@ frames per second with the detector on every frame against tracking.
 Renders N videos (640 x 480, 25 fps, one or two faces moving slowly with still stretches; ``make_synthetic.py
 video``) and runs deploy/analyze.py on them four ways: tracking without smoothing, tracking with the
 Kalman filter (analyze.py's default) and with the One-Euro filter, and the detector on every frame without
-smoothing (for speed).  Per way: NME of the 21 points against the rendered truth (course convention), the
+smoothing (for speed); and, for speed side by side, the Kalman way with the periodic detection merged 8
+frames late (``--detect_lag 8``) and on MXNet alone (``--backend mxnet``, the backend before analyze.py chose
+by measuring).  Per way: NME of the 21 points against the rendered truth (course convention), the
 share of true faces answered, and the normalised mean jitter of LDEQ (Micaelli et al., CVPR 2023): the
 frame-to-frame change of each point's error, divided by the inter-ocular distance, root mean square over
 points and consecutive frames.  Goal: smoothing at most half the raw jitter, NME no more than 5% worse.
@@ -99,7 +101,9 @@ def main(argv=None):
         common += (["--detector", args.detector] if args.detector else []) + args.analyze_args.split()
         ways = {"tracking, raw": ["--no_smooth"], "tracking, Kalman": ["--filter", "kalman"] + args.smooth.split(),
                 "tracking, One-Euro": ["--filter", "one_euro"] + args.one_euro.split(),
-                "detector every frame, raw": ["--no_smooth", "--detect_every", "1"]}
+                "detector every frame, raw": ["--no_smooth", "--detect_every", "1"],
+                "tracking, Kalman, --detect_lag 8": ["--filter", "kalman", "--detect_lag", "8"] + args.smooth.split(),
+                "tracking, Kalman, --backend mxnet": ["--filter", "kalman", "--backend", "mxnet"] + args.smooth.split()}
         rows = {}
         for way, extra in ways.items():  # analyze.py's settings, run through its object
             an = FaceAnalyzer(**analyze.analyzer_options(analyze.parse_args(["-", "--out", "-"] + common + extra)))

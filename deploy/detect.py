@@ -133,6 +133,7 @@ class TurnedDetector(Detector):
         self.name = "%s@%s" % (base.name, "/".join("%g" % a for a in sorted({abs(a) for a in self.angles})))
         self.box_map = None
         self._pool = None
+        self.turned_base = base.for_turned() if hasattr(base, "for_turned") else base  # MTCNN: a coarser pyramid
 
     def turned(self, image, angle):
         """(raw, boxes (N, 4) in photo px in the annotators' convention, scores) found on ``image`` turned by
@@ -141,7 +142,7 @@ class TurnedDetector(Detector):
         a = np.radians(angle)
         cw, ch = abs(w * np.cos(a)) + abs(h * np.sin(a)), abs(w * np.sin(a)) + abs(h * np.cos(a))
         turn = geometry.similarity_affine((w / 2.0, h / 2.0), angle, 1.0, ((cw - w) / 2.0, (ch - h) / 2.0))
-        d = self.base.detect(geometry.warp(image, turn, int(np.ceil(cw)), int(np.ceil(ch))))
+        d = self.turned_base.detect(geometry.warp(image, turn, int(np.ceil(cw)), int(np.ceil(ch))))
         back = geometry.invert_affine(turn)
 
         def turned_back(boxes):

@@ -157,3 +157,14 @@ def test_turned_passes_on_threads_find_what_they_find_one_after_another(monkeypa
     assert len(threaded) >= 3
     np.testing.assert_array_equal(threaded.boxes, one_by_one.boxes)
     np.testing.assert_array_equal(threaded.scores, one_by_one.scores)
+
+
+def test_turned_passes_look_through_a_coarser_pyramid_with_the_same_networks():
+    from deploy.detect import make_detector
+    from deploy.mtcnn import SCALE_STEP, TURNED_SCALE_STEP
+    det = make_detector("mtcnn@30", backend="mxnet")
+    assert det.base.scale_step == SCALE_STEP and det.turned_base.scale_step == TURNED_SCALE_STEP < SCALE_STEP
+    assert det.turned_base.pnet is det.base.pnet and det.turned_base._calls is det.base._calls
+    rgb = _sample_rgb()
+    upright, turned = det.base.pyramid(rgb), det.turned_base.pyramid(rgb)
+    assert upright[0][0] == turned[0][0] and len(turned) < 0.7 * len(upright)  # from the same smallest face
