@@ -12,7 +12,7 @@ channel order), converted here when they are loaded.
 
 Each network runs on MXNet or on ONNX Runtime (``backend``; default ``auto``: each network on whichever ran it
 faster when the detector was built, timed side by side).  The ONNX models are converted in memory from the
-MXNet networks (``deploy.onnxconv``) and must match them (``PARITY``) before they are used; MXNet is the
+MXNet networks (``recordio.onnxconv``) and must match them (``PARITY``) before they are used; MXNet is the
 reference.  P-Net sees a new input shape at every pyramid level of every photo size, which costs MXNet a new
 plan each time and ONNX Runtime little.
 """
@@ -154,7 +154,7 @@ def onnx_session(net, name):
     import onnxruntime as ort
     from mxnet.onnx.mx2onnx._export_model import load_module
 
-    from deploy.onnxconv import to_onnx
+    from recordio.onnxconv import to_onnx
     shape = TIMING_INPUTS[name]
     x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
     want = [o.asnumpy() for o in net(mx.nd.array(x))]

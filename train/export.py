@@ -18,7 +18,7 @@ so everything that loads an export (``deploy/``, ONNX) runs the ensemble as it r
 
     python train/export.py --ensemble RUN_A/model RUN_B/model --out DIR/model [--onnx]
 
-ONNX (``export_onnx``, by ``deploy.onnxconv.to_onnx``): MXNet's converter (``mxnet.onnx``) at opset 13 with a
+ONNX (``export_onnx``, by ``recordio.onnxconv.to_onnx``): MXNet's converter (``mxnet.onnx``) at opset 13 with a
 dynamic batch dimension, then the repairs of what it gets wrong or leaves for ONNX Runtime to trip on, each
 checked by the parity tests (``tests/test_onnx.py``, MTCNN's in ``tests/test_mtcnn.py``):
 - PReLU after a convolution (MTCNN): the converter writes the slope as (C,), which ONNX broadcasts over the
@@ -95,7 +95,7 @@ def export_network(net, meta, prefix):
     return prefix
 
 
-from deploy.onnxconv import ONNX_OPSET, to_onnx  # noqa: E402  (the converter and its repairs)
+from recordio.onnxconv import ONNX_OPSET, to_onnx  # noqa: E402  (the converter and its repairs)
 PARITY_BATCHES = (1, 8)
 
 
