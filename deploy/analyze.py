@@ -185,19 +185,18 @@ def analyze_video(an, source, results, drawn_path, max_frames=0, show=False):
         for frame in an.video(source, max_frames, progress=True):
             for face in frame.faces:
                 results.write(json.dumps(face.as_dict()) + "\n")
-            if not (drawn_path or show):
-                continue
-            canvas = an.draw(frame.image.copy(), frame.faces)
-            if drawn_path:
-                if writer is None:
-                    os.makedirs(os.path.dirname(drawn_path) or ".", exist_ok=True)
-                    h, w = canvas.shape[:2]
-                    writer = FrameWriter(cv2.VideoWriter(drawn_path, cv2.VideoWriter_fourcc(*"mp4v"), frame.fps,
-                                                         (w, h)))
-                writer.write(canvas)
-            if show and not _show(canvas):
-                break
-            if isinstance(source, int) and frame.captured is not None:
+            if drawn_path or show:
+                canvas = an.draw(frame.image.copy(), frame.faces)
+                if drawn_path:
+                    if writer is None:
+                        os.makedirs(os.path.dirname(drawn_path) or ".", exist_ok=True)
+                        h, w = canvas.shape[:2]
+                        writer = FrameWriter(cv2.VideoWriter(drawn_path, cv2.VideoWriter_fourcc(*"mp4v"),
+                                                             frame.fps, (w, h)))
+                    writer.write(canvas)
+                if show and not _show(canvas):
+                    break
+            if isinstance(source, int) and frame.captured is not None:  # read -> answered (and drawn)
                 latencies.append(time.perf_counter() - frame.captured)
     finally:
         if writer is not None:

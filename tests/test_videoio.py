@@ -78,3 +78,28 @@ def test_frames_are_written_in_order_on_the_writer_thread():
         w.write(np.full((1, 1), k, np.uint8))
     w.close()
     assert sink.frames == list(range(20)) and sink.released and sink.threads == {"frame-writer"}
+
+
+def test_a_camera_faster_than_the_analysis_drops_frames_and_the_summary_says_so(tmp_path, monkeypatch):
+    """analyze.py --camera 0 with a 'camera' that delivers a rendered video as fast as it decodes: frames the
+    analysis cannot keep up with are dropped, none is answered twice or out of order, and the summary gives
+    the frames dropped and the latency from reading a frame to its answer."""
+    import json
+
+    import cv2
+
+    from deploy import analyze, analyzer
+    from tools.synth.formats import write_video
+    write_video(str(tmp_path / "v"), 1, seed=3, frames=60)
+    video = str(tmp_path / "v" / "video_000.mp4")
+    real = cv2.VideoCapture
+    monkeypatch.setattr(analyzer.cv2, "VideoCapture", lambda source: real(video if source == 0 else source))
+    analyze.main(["--camera", "0", "--out", str(tmp_path / "o"), "--no_draw", "--detector", "dlib"])
+    summary = json.load(open(tmp_path / "o" / "summary.json"))
+    lines = [json.loads(x) for x in open(tmp_path / "o" / "results.jsonl")]
+    frames = [x["frame"] for x in lines]
+    assert frames == sorted(frames) and len(set((x["frame"], x["track"]) for x in lines)) == len(lines)
+    assert summary["camera_frames_dropped"] > 0  # the analysis is slower than decoding
+    assert len(set(frames)) + summary["camera_frames_dropped"] <= 61
+    lat = summary["camera_latency_ms"]
+    assert 0 < lat["median"] <= lat["p95"]
