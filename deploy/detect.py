@@ -133,7 +133,7 @@ class TurnedDetector(Detector):
         self.name = "%s@%s" % (base.name, "/".join("%g" % a for a in sorted({abs(a) for a in self.angles})))
         self.box_map = None
         self._pool = None
-        self.turned_base = base.for_turned() if hasattr(base, "for_turned") else base  # MTCNN: a coarser pyramid
+        self.turned_base = base.for_turned()  # MTCNN: a coarser pyramid
 
     def turned(self, image, angle):
         """(raw, boxes (N, 4) in photo px in the annotators' convention, scores) found on ``image`` turned by
@@ -152,7 +152,7 @@ class TurnedDetector(Detector):
         return turned_back(d.raw), turned_back(d.boxes), d.scores
 
     def detect(self, image):
-        if not getattr(self.base, "thread_safe", False):
+        if not self.base.thread_safe:
             d = self.base.detect(image)
             return merge_new([(d.raw, d.boxes, d.scores)] + [self.turned(image, a) for a in self.angles])
         if self._pool is None:

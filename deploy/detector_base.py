@@ -40,8 +40,8 @@ class Detections:
 def nms(boxes, scores, iou=NMS_IOU, over="union"):
     """Indices of the boxes kept by greedy non-maximum suppression (highest score first); ``over``: the
     overlap measure of ``geometry.box_iou`` ("min": a box inside a kept larger one goes too).  Over the union
-    OpenCV's ``NMSBoxes`` does the same greedy pass (it suppresses above its threshold, so it is given the
-    float just below ``iou``: a box overlapping a kept one by ``iou`` or more goes, as here)."""
+    OpenCV's ``NMSBoxes`` does the same greedy pass (it suppresses above its threshold, in float32, so it is
+    given ``iou - 1e-6``: a box overlapping a kept one by ``iou`` or more goes, as here)."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if over == "union" and len(b) > 1:
         import cv2
@@ -105,6 +105,7 @@ class Detector:
 
     name = "detector"
     min_score = 0.0
+    thread_safe = False  # several threads may call detect at once (deploy.detect.TurnedDetector runs them so)
 
     def __init__(self, box_map=None):
         if box_map is None:
@@ -114,6 +115,11 @@ class Detector:
     def raw(self, image):
         """(boxes (N, 4) in photo px, scores (N,)) in the detector's own convention."""
         raise NotImplementedError
+
+    def for_turned(self):
+        """The detector to run on a turned photo (``deploy.detect.TurnedDetector``): this one unless a backend
+        looks differently there."""
+        return self
 
     def require_box_map(self, fit_command):
         """Refuse to run without a box map: the landmark model would get crops in a convention it never learnt."""

@@ -138,12 +138,6 @@ def crops(image, boxes, size):
     return (out - 127.5) / 128.0
 
 
-def relative_difference(a, b):
-    """The largest difference of ``a`` from ``b``, relative to ``b``'s scale (its largest magnitude)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) if b.size else 0.0
-
-
 def onnx_session(net, name):
     """An ONNX Runtime session of the MXNet network ``net`` called ``name`` ("pnet": any height and width;
     "rnet", "onet": any batch), converted in memory; raises RuntimeError where its outputs differ from MXNet's
@@ -154,7 +148,7 @@ def onnx_session(net, name):
     import onnxruntime as ort
     from mxnet.onnx.mx2onnx._export_model import load_module
 
-    from recordio.onnxconv import to_onnx
+    from recordio.onnxconv import relative_difference, to_onnx
     shape = TIMING_INPUTS[name]
     x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
     want = [o.asnumpy() for o in net(mx.nd.array(x))]
@@ -240,10 +234,6 @@ class MTCNNDetector(Detector):
         """Several threads may detect at once: every network runs on ONNX Runtime (MXNet's cached graphs may not
         be called from two threads)."""
         return set(self.backends.values()) == {"onnxruntime"}
-
-    def summary(self):
-        """Which backend runs each network, e.g. "pnet onnxruntime, rnet onnxruntime, onet mxnet"."""
-        return ", ".join("%s %s" % kv for kv in self.backends.items())
 
     def _run(self, name, x):
         outs = [[], []]

@@ -455,18 +455,22 @@ def apply_affines(A, points):
 
 
 def similarity_affine(centre, angle_deg, scale, shift=(0.0, 0.0)):
-    """Rotate by ``angle_deg`` (clockwise in the image) and scale about ``centre``, then shift."""
-    a = np.radians(angle_deg)
+    """Rotate by ``angle_deg`` (clockwise in the image) and scale about ``centre``, then shift.  ``angle_deg``,
+    ``scale`` (...,) and ``shift`` (..., 2) may be arrays: a stack of affines (..., 2, 3)."""
+    a = np.radians(np.asarray(angle_deg, dtype=np.float64))
     c, s = scale * np.cos(a), scale * np.sin(a)
     cx, cy = centre
-    return np.array([[c, -s, cx - c * cx + s * cy + shift[0]], [s, c, cy - s * cx - c * cy + shift[1]]])
+    shift = np.asarray(shift, dtype=np.float64)
+    c, s, sx, sy = np.broadcast_arrays(c, s, shift[..., 0], shift[..., 1])
+    return np.stack([np.stack([c, -s, cx - c * cx + s * cy + sx], -1),
+                     np.stack([s, c, cy - s * cx - c * cy + sy], -1)], -2)
 
 
 def affine_rotation_deg(A):
     """The in-plane rotation of a 2x3 affine without reflection, degrees, clockwise in the image (the
-    ``angle_deg`` of ``similarity_affine``)."""
-    A = np.asarray(A, dtype=np.float64).reshape(2, 3)
-    return float(np.degrees(np.arctan2(A[1, 0], A[0, 0])))
+    ``angle_deg`` of ``similarity_affine``); of each affine of a stack (..., 2, 3)."""
+    A = _affines(A)
+    return np.degrees(np.arctan2(A[..., 1, 0], A[..., 0, 0]))
 
 
 def cv_fixed(points, shift):

@@ -6,6 +6,14 @@ ONNX_OPSET = 13  # the newest opset MXNet 1.9.1's converters write every operato
 IMAGE_OPS = ("Conv", "ConvTranspose", "BatchNormalization", "MaxPool", "AveragePool")  # (N, C, H, W) outputs
 
 
+def relative_difference(a, b):
+    """The largest difference of ``a`` from ``b``, relative to ``b``'s scale (its largest magnitude): how an ONNX
+    model's outputs are checked against MXNet's."""
+    import numpy as np
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) if b.size else 0.0
+
+
 def to_onnx(sym, params, shape, dynamic_shape):
     """The ONNX model of ``sym`` with ``params`` (``mxnet.onnx``'s ``load_module`` pair) for float32 input
     ``shape``, its dimensions that are None in ``dynamic_shape`` left free; repaired (``repair``)."""

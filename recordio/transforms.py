@@ -114,15 +114,10 @@ class LandmarkTransform:
         if not self.train:
             return M, np.zeros(n, bool)
         u = np.asarray(u, np.float64).reshape(n, -1)
-        angle = np.radians((2 * u[:, 0] - 1) * self.rotate) if self.rotate else np.zeros(n)
+        angle = (2 * u[:, 0] - 1) * self.rotate if self.rotate else np.zeros(n)
         zoom = self.scale[0] + (self.scale[1] - self.scale[0]) * u[:, 1]
         shift = (2 * u[:, 2:4] - 1) * self.shift * s
-        c, sn = zoom * np.cos(angle), zoom * np.sin(angle)
-        aug = np.empty((n, 2, 3))  # geometry.similarity_affine about the output's centre, then the shift
-        h = s / 2
-        aug[:, 0, 0], aug[:, 0, 1], aug[:, 0, 2] = c, -sn, h - c * h + sn * h + shift[:, 0]
-        aug[:, 1, 0], aug[:, 1, 1], aug[:, 1, 2] = sn, c, h - sn * h - c * h + shift[:, 1]
-        M = geometry.compose_affine(aug, M)
+        M = geometry.compose_affine(geometry.similarity_affine((s / 2, s / 2), angle, zoom, shift), M)
         flipped = u[:, 4] < self.flip
         M[flipped] = geometry.compose_affine(geometry.mirror_affine(s), M[flipped])
         return M, flipped
@@ -142,7 +137,7 @@ class LandmarkTransform:
         unflipped[flipped] = geometry.compose_affine(geometry.mirror_affine(s), M[flipped])
         pts = geometry.apply_affines(unflipped, L.get(lab, "points").reshape(len(M), -1, 2))
         euler = L.get(lab, "euler").astype(np.float64)
-        turn = np.degrees(np.arctan2(unflipped[:, 1, 0], unflipped[:, 0, 0]))  # geometry.affine_rotation_deg
+        turn = geometry.affine_rotation_deg(unflipped)
         turned = np.any(euler != 0, axis=1) & (np.abs(turn) >= 1e-9)  # all zero: no angles known (non-faces)
         if turned.any():  # the crop's turn turns the head (geometry.roll_euler)
             R = geometry.rot_z(np.radians(turn[turned])) @ geometry.euler_to_matrix(*euler[turned].T)

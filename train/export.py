@@ -95,7 +95,7 @@ def export_network(net, meta, prefix):
     return prefix
 
 
-from recordio.onnxconv import ONNX_OPSET, to_onnx  # noqa: E402  (the converter and its repairs)
+from recordio.onnxconv import ONNX_OPSET, relative_difference, to_onnx  # noqa: E402  (the converter and its repairs)
 PARITY_BATCHES = (1, 8)
 
 
@@ -147,13 +147,6 @@ def export_onnx(prefix, check=True):
         with open(prefix + "-meta.json", "w") as f:
             json.dump(meta, f, indent=1)
     return path
-
-
-def relative_difference(a, b):
-    """The largest difference of ``a`` from ``b``, relative to ``b``'s scale (its largest magnitude)."""
-    import numpy as np
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-12)) if b.size else 0.0
 
 
 def check_export(net, params, prefix):
